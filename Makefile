@@ -1,0 +1,41 @@
+# opspine: `make run` to start it, `make test` to test it. See README.md.
+GO        ?= go
+BIN       := bin/opspine
+LDFLAGS   := -s -w
+FUZZTIME  ?= 10s
+
+.PHONY: build run test lint unit fuzz bench fuzz-long clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# Starts opspine on http://127.0.0.1:8090 with its data in ./pb_data.
+run: build
+	./$(BIN) serve --http 127.0.0.1:8090 --dir ./pb_data
+
+# Every test: formatting, vet, the race-checked suite, and each fuzzer briefly.
+test: lint unit fuzz
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target runs for FUZZTIME; its corpus lives in testdata/fuzz/ beside it.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzOrderPayload$$' -fuzztime $(FUZZTIME) ./app/ingest/
+	$(GO) test -run '^$$' -fuzz '^FuzzMoneyMinorUnits$$' -fuzztime $(FUZZTIME) ./app/shopify/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedactPayload$$' -fuzztime $(FUZZTIME) ./app/ingest/
+
+fuzz-long:
+	$(MAKE) fuzz FUZZTIME=10m
+
+# Benchmarks: one table, each figure beside its ceiling measured in the same run.
+bench: build
+	./$(BIN) bench
+
+clean:
+	rm -rf bin

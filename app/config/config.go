@@ -1,0 +1,129 @@
+// Package config reads opspine's OPSPINE_* environment variables into one typed value.
+// Every variable is listed, with its default, in README.md.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds everything opspine reads from its environment.
+type Config struct {
+	// BrandName is shown on pages and emails.
+	BrandName string
+	// Timezone is the business time zone for dates people see.
+	Timezone *time.Location
+
+	// ShopifyShopDomain and ShopifyWebhookSecrets, when both set, create or update that shop at start.
+	ShopifyShopDomain     string
+	ShopifyWebhookSecrets []string
+	ShopifyOrderPrefix    string
+	// ShopifyAdminToken enables the reconciliation job against the Admin API.
+	ShopifyAdminToken string
+	// ShopifyAdminBaseURL overrides https://<shop domain> (tests, proxies).
+	ShopifyAdminBaseURL string
+	ShopifyAPIVersion   string
+
+	// WebhookMaxBodyBytes refuses larger webhook bodies before reading them.
+	WebhookMaxBodyBytes int64
+	// WebhookRetrySchedule is the cron expression of the webhook-retry job.
+	WebhookRetrySchedule string
+	// WebhookMaxAttempts is how many processing attempts a delivery gets before it is dead.
+	WebhookMaxAttempts int
+	// WebhookRetryBase is the first backoff delay; each attempt doubles it, up to WebhookRetryMax.
+	WebhookRetryBase time.Duration
+	WebhookRetryMax  time.Duration
+
+	// ReconcileSchedule is the cron expression of the shopify-reconcile job.
+	ReconcileSchedule string
+	// ReconcileLookback is how far back the first reconciliation looks.
+	ReconcileLookback time.Duration
+}
+
+// Load reads the environment through getenv (os.Getenv in production) and validates it.
+func Load(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	r := reader{getenv: getenv}
+	c := Config{
+		BrandName:            r.str("OPSPINE_BRAND_NAME", "opspine"),
+		ShopifyShopDomain:    strings.ToLower(r.str("OPSPINE_SHOPIFY_SHOP_DOMAIN", "")),
+		ShopifyOrderPrefix:   r.str("OPSPINE_SHOPIFY_ORDER_PREFIX", ""),
+		ShopifyAdminToken:    r.str("OPSPINE_SHOPIFY_ADMIN_TOKEN", ""),
+		ShopifyAdminBaseURL:  strings.TrimRight(r.str("OPSPINE_SHOPIFY_ADMIN_BASE_URL", ""), "/"),
+		ShopifyAPIVersion:    r.str("OPSPINE_SHOPIFY_API_VERSION", "2025-10"),
+		WebhookMaxBodyBytes:  int64(r.integer("OPSPINE_WEBHOOK_MAX_BODY_BYTES", 2<<20)),
+		WebhookRetrySchedule: r.str("OPSPINE_WEBHOOK_RETRY_SCHEDULE", "* * * * *"),
+		WebhookMaxAttempts:   r.integer("OPSPINE_WEBHOOK_MAX_ATTEMPTS", 8),
+		WebhookRetryBase:     r.duration("OPSPINE_WEBHOOK_RETRY_BASE", 30*time.Second),
+		WebhookRetryMax:      r.duration("OPSPINE_WEBHOOK_RETRY_MAX", 6*time.Hour),
+		ReconcileSchedule:    r.str("OPSPINE_SHOPIFY_RECONCILE_SCHEDULE", "*/15 * * * *"),
+		ReconcileLookback:    r.duration("OPSPINE_SHOPIFY_RECONCILE_LOOKBACK", 72*time.Hour),
+	}
+	for _, s := range strings.Split(r.str("OPSPINE_SHOPIFY_WEBHOOK_SECRET", ""), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			c.ShopifyWebhookSecrets = append(c.ShopifyWebhookSecrets, s)
+		}
+	}
+	tz := r.str("OPSPINE_TIMEZONE", "Europe/London")
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("OPSPINE_TIMEZONE=%q is not a known time zone", tz))
+	}
+	c.Timezone = loc
+	if c.WebhookMaxAttempts < 1 {
+		r.errs = append(r.errs, "OPSPINE_WEBHOOK_MAX_ATTEMPTS must be at least 1")
+	}
+	if c.WebhookMaxBodyBytes < 1024 {
+		r.errs = append(r.errs, "OPSPINE_WEBHOOK_MAX_BODY_BYTES must be at least 1024")
+	}
+	if (c.ShopifyShopDomain == "") != (len(c.ShopifyWebhookSecrets) == 0) {
+		r.errs = append(r.errs, "OPSPINE_SHOPIFY_SHOP_DOMAIN and OPSPINE_SHOPIFY_WEBHOOK_SECRET must be set together")
+	}
+	if len(r.errs) > 0 {
+		return c, fmt.Errorf("config: %s", strings.Join(r.errs, "; "))
+	}
+	return c, nil
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []string
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) integer(name string, def int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q is not a whole number", name, v))
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q is not a positive duration like 30s or 5m", name, v))
+		return def
+	}
+	return d
+}

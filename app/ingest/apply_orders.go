@@ -1,0 +1,273 @@
+package ingest
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pocketbase/dbx"
+
+	"github.com/opspine/opspine/app/opsevents"
+	"github.com/opspine/opspine/app/shopify"
+	"github.com/opspine/opspine/app/sqlstore"
+)
+
+type storedOrder struct {
+	ID            string `db:"id"`
+	Status        string `db:"status"`
+	UpdatedAt     string `db:"shopify_updated_at"`
+	TotalMinor    int64  `db:"total_minor"`
+	RefundedMinor int64  `db:"refunded_minor"`
+	Redacted      string `db:"redacted_at"`
+	Customer      string `db:"customer"`
+}
+
+func findOrder(db dbx.Builder, shopID string, shopifyID shopify.ID) (storedOrder, bool, error) {
+	var o storedOrder
+	err := db.NewQuery(`SELECT id, status, shopify_updated_at, total_minor, refunded_minor, redacted_at, customer
+		FROM orders WHERE shop = {:shop} AND shopify_order_id = {:sid}`).
+		Bind(dbx.Params{"shop": shopID, "sid": string(shopifyID)}).One(&o)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, false, nil
+	}
+	if err != nil {
+		return o, false, fmt.Errorf("find order %s: %w", shopifyID, err)
+	}
+	return o, true, nil
+}
+
+// orderAmounts are an order's money fields in minor units.
+type orderAmounts struct{ subtotal, discount, shipping, tax, total int64 }
+
+func readOrderAmounts(o shopify.Order) (orderAmounts, error) {
+	var a orderAmounts
+	var shipping shopify.Money
+	if o.TotalShippingSet != nil {
+		shipping = o.TotalShippingSet.ShopMoney.Amount
+	}
+	for _, f := range []struct {
+		dst *int64
+		src shopify.Money
+	}{{&a.subtotal, o.SubtotalPrice}, {&a.discount, o.TotalDiscounts}, {&a.shipping, shipping}, {&a.tax, o.TotalTax}, {&a.total, o.TotalPrice}} {
+		v, err := f.src.MinorUnits(o.Currency)
+		if err != nil {
+			return a, permanent("order %s: %v", o.ID, err)
+		}
+		*f.dst = v
+	}
+	return a, nil
+}
+
+// orderNumber is what staff and customers call the order: the shop's prefix and
+// Shopify's number ("PR-1001").
+func orderNumber(prefix string, o shopify.Order) string {
+	n := o.OrderNumber.String()
+	if n == "" {
+		n = strings.TrimPrefix(o.Name, "#")
+	}
+	if n == "" {
+		n = string(o.ID)
+	}
+	return prefix + n
+}
+
+func applyOrder(c *applyContext, payload []byte) (applied, error) {
+	var o shopify.Order
+	if err := json.Unmarshal(payload, &o); err != nil {
+		return applied{}, permanent("order payload is not valid: %v", err)
+	}
+	if o.ID == "" {
+		return applied{}, permanent("order payload has no id")
+	}
+	if o.Currency == "" {
+		return applied{}, permanent("order %s has no currency", o.ID)
+	}
+	amounts, err := readOrderAmounts(o)
+	if err != nil {
+		return applied{}, err
+	}
+	existing, found, err := findOrder(c.db, c.shop.ID, o.ID)
+	if err != nil {
+		return applied{}, err
+	}
+	number := orderNumber(c.shop.OrderNumberPrefix, o)
+	if found {
+		stored, err := sqlstore.ParseTime(existing.UpdatedAt)
+		if err != nil {
+			return applied{}, err
+		}
+		if !o.UpdatedAt.IsZero() && stored.After(o.UpdatedAt.Time) {
+			msg := fmt.Sprintf("Order %s: ignored %s from %s, already have Shopify data from %s",
+				number, c.row.Topic, o.UpdatedAt.Format("15:04:05.000"), stored.Format("15:04:05.000"))
+			return applied{Status: StatusSkipped, ResourceID: orderResource(o.ID), Message: msg, RedactPayload: existing.Redacted != "",
+				Events: []opsevents.Event{{EntityType: "order", EntityID: existing.ID, Kind: "order.stale_delivery_ignored", Message: msg}}}, nil
+		}
+	}
+
+	var sc shopify.Customer
+	if o.Customer != nil {
+		sc = *o.Customer
+	}
+	email := normaliseEmail(o.Email)
+	if email == "" {
+		email = normaliseEmail(o.ContactEmail)
+	}
+	// An erased order keeps its customer link and never gains personal data again.
+	customerID, redacted := existing.Customer, existing.Redacted != ""
+	if !redacted {
+		if customerID, _, redacted, err = upsertCustomer(c, sc, email); err != nil {
+			return applied{}, err
+		}
+	}
+
+	status := DeriveOrderStatus(o, amounts.total, existing.RefundedMinor)
+	cols := dbx.Params{
+		"order_number":       number,
+		"customer":           customerID,
+		"status":             status,
+		"financial_status":   o.FinancialStatus,
+		"fulfillment_status": deref(o.FulfillmentStatus),
+		"currency":           strings.ToUpper(o.Currency),
+		"subtotal_minor":     amounts.subtotal,
+		"discount_minor":     amounts.discount,
+		"shipping_minor":     amounts.shipping,
+		"tax_minor":          amounts.tax,
+		"total_minor":        amounts.total,
+		"tags":               o.Tags,
+		"shopify_created_at": sqlstore.FormatTime(o.CreatedAt.Time),
+		"shopify_updated_at": sqlstore.FormatTime(o.UpdatedAt.Time),
+		"cancelled_at":       sqlstore.FormatTime(o.CancelledAt.Time),
+		"cancel_reason":      o.CancelReason,
+	}
+	if !redacted {
+		cols["email"] = email
+		cols["note"] = o.Note
+		cols["shipping_address"] = jsonOrNull(o.ShippingAddress)
+	}
+	orderID := existing.ID
+	if found {
+		err = sqlstore.Update(c.db, "orders", orderID, c.now, cols)
+	} else {
+		cols["shop"] = c.shop.ID
+		cols["shopify_order_id"] = string(o.ID)
+		cols["refunded_minor"] = 0
+		orderID, err = sqlstore.Insert(c.db, "orders", c.now, cols)
+	}
+	if err != nil {
+		return applied{}, err
+	}
+	unknown, err := upsertLineItems(c, orderID, o, redacted)
+	if err != nil {
+		return applied{}, err
+	}
+	if _, err := c.db.NewQuery(`UPDATE orders SET has_unknown_sku = EXISTS
+		(SELECT 1 FROM order_items WHERE "order" = {:id} AND unknown_sku) WHERE id = {:id}`).
+		Bind(dbx.Params{"id": orderID}).Execute(); err != nil {
+		return applied{}, fmt.Errorf("flag unknown SKUs on order %s: %w", number, err)
+	}
+
+	events := orderEvents(orderID, number, existing.Status, status, found, c.row.Topic)
+	if len(unknown) > 0 {
+		events = append(events, opsevents.Event{EntityType: "order", EntityID: orderID, Kind: "order.unknown_sku",
+			Message: fmt.Sprintf("Order %s has line items whose SKU matches no product: %s", number, strings.Join(unknown, ", ")),
+			Meta:    map[string]any{"skus": unknown}})
+	}
+	if !found || existing.Status != status {
+		ch := OrderChange{OrderID: orderID, ShopifyOrderID: string(o.ID), From: existing.Status, To: status}
+		if err := c.orderChanged(ch); err != nil {
+			return applied{}, err
+		}
+	}
+	return applied{Status: StatusProcessed, ResourceID: orderResource(o.ID), Message: events[0].Message, Events: events, RedactPayload: redacted}, nil
+}
+
+func orderEvents(orderID, number, from, to string, found bool, topic string) []opsevents.Event {
+	meta := map[string]any{"topic": topic, "from": from, "to": to}
+	switch {
+	case !found:
+		return []opsevents.Event{{EntityType: "order", EntityID: orderID, Kind: "order.created", Meta: meta,
+			Message: fmt.Sprintf("Order %s received from Shopify (%s), status %s", number, topic, to)}}
+	case from != to:
+		return []opsevents.Event{{EntityType: "order", EntityID: orderID, Kind: "order." + to, Meta: meta,
+			Message: fmt.Sprintf("Order %s is now %s (was %s)", number, to, from)}}
+	default:
+		return []opsevents.Event{{EntityType: "order", EntityID: orderID, Kind: "order.updated", Meta: meta,
+			Message: fmt.Sprintf("Order %s updated from Shopify (%s)", number, topic)}}
+	}
+}
+
+func jsonOrNull(raw json.RawMessage) string {
+	if len(raw) == 0 || !json.Valid(raw) {
+		return "null"
+	}
+	return string(raw)
+}
+
+// upsertLineItems writes the order's lines, matched to products by SKU, and returns the
+// SKUs that matched none (kept and flagged, never dropped).
+func upsertLineItems(c *applyContext, orderID string, o shopify.Order, redacted bool) ([]string, error) {
+	var unknown []string
+	productBySKU := map[string]string{}
+	for _, li := range o.LineItems {
+		if li.ID == "" {
+			return nil, permanent("order %s has a line item without an id", o.ID)
+		}
+		sku := strings.TrimSpace(deref(li.SKU))
+		productID, seen := productBySKU[sku]
+		if !seen && sku != "" {
+			var p struct {
+				ID string `db:"id"`
+			}
+			err := c.db.NewQuery(`SELECT id FROM products WHERE sku = {:sku}`).Bind(dbx.Params{"sku": sku}).One(&p)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("match SKU %q: %w", sku, err)
+			}
+			productID = p.ID
+			productBySKU[sku] = productID
+		}
+		if productID == "" {
+			unknown = append(unknown, fmt.Sprintf("%q", sku))
+		}
+		price, err := li.Price.MinorUnits(o.Currency)
+		if err != nil {
+			return nil, permanent("order %s line %s: %v", o.ID, li.ID, err)
+		}
+		discount, err := li.TotalDiscount.MinorUnits(o.Currency)
+		if err != nil {
+			return nil, permanent("order %s line %s: %v", o.ID, li.ID, err)
+		}
+		current := li.Quantity
+		if li.CurrentQuantity != nil {
+			current = *li.CurrentQuantity
+		}
+		props := "[]"
+		if len(li.Properties) > 0 && !redacted {
+			b, _ := json.Marshal(li.Properties)
+			props = string(b)
+		}
+		ts := sqlstore.FormatTime(c.now)
+		_, err = c.db.NewQuery(`INSERT INTO order_items
+			(id, "order", product, shopify_line_item_id, shopify_product_id, shopify_variant_id, sku, title, variant_title,
+			 quantity, current_quantity, unit_price_minor, discount_minor, properties, unknown_sku, created, updated)
+			VALUES ({:id}, {:order}, {:product}, {:line}, {:pid}, {:vid}, {:sku}, {:title}, {:vtitle},
+			 {:qty}, {:cqty}, {:price}, {:discount}, {:props}, {:unknown}, {:ts}, {:ts})
+			ON CONFLICT (shopify_line_item_id) DO UPDATE SET
+			 "order" = excluded."order", product = excluded.product, shopify_product_id = excluded.shopify_product_id,
+			 shopify_variant_id = excluded.shopify_variant_id, sku = excluded.sku, title = excluded.title,
+			 variant_title = excluded.variant_title, quantity = excluded.quantity, current_quantity = excluded.current_quantity,
+			 unit_price_minor = excluded.unit_price_minor, discount_minor = excluded.discount_minor,
+			 properties = excluded.properties, unknown_sku = excluded.unknown_sku, updated = excluded.updated`).
+			Bind(dbx.Params{
+				"id": sqlstore.NewID(), "order": orderID, "product": productID, "line": string(li.ID),
+				"pid": string(li.ProductID), "vid": string(li.VariantID), "sku": sku, "title": li.Title,
+				"vtitle": deref(li.VariantTitle), "qty": li.Quantity, "cqty": current, "price": price,
+				"discount": discount, "props": props, "unknown": productID == "", "ts": ts,
+			}).Execute()
+		if err != nil {
+			return nil, fmt.Errorf("save line item %s of order %s: %w", li.ID, o.ID, err)
+		}
+	}
+	return unknown, nil
+}

@@ -1,0 +1,98 @@
+// Package monitor owns monitoring_runs: one row per run of every job and check, which
+// the job health check (a dead-man switch per job) and GET /api/ops/jobs read.
+package monitor
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pocketbase/dbx"
+
+	"github.com/opspine/opspine/app/sqlstore"
+)
+
+// Outcomes of a run.
+const (
+	OutcomeRunning = "running"
+	OutcomeOK      = "ok"
+	OutcomeError   = "error"
+	OutcomeTimeout = "timeout"
+)
+
+// Run is one monitoring_runs row.
+type Run struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Kind       string         `json:"kind"`
+	Outcome    string         `json:"outcome"`
+	Trigger    string         `json:"trigger"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt time.Time      `json:"finished_at,omitzero"`
+	DurationMs int64          `json:"duration_ms"`
+	Summary    string         `json:"summary,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	Figures    map[string]any `json:"figures,omitempty"`
+}
+
+// StartRun writes a running row before the work starts, so a run that never finishes
+// (the process died) still shows.
+func StartRun(db dbx.Builder, name, kind, trigger string, started time.Time) (string, error) {
+	return sqlstore.Insert(db, "monitoring_runs", started, dbx.Params{
+		"name": name, "kind": kind, "outcome": OutcomeRunning, "trigger": trigger,
+		"started_at": sqlstore.FormatTime(started), "figures": "null",
+	})
+}
+
+// FinishRun completes the row written by StartRun.
+func FinishRun(db dbx.Builder, r Run) error {
+	figures := []byte("null")
+	if r.Figures != nil {
+		var err error
+		if figures, err = json.Marshal(r.Figures); err != nil {
+			return fmt.Errorf("finish run %s: encode figures: %w", r.Name, err)
+		}
+	}
+	return sqlstore.Update(db, "monitoring_runs", r.ID, r.FinishedAt, dbx.Params{
+		"outcome": r.Outcome, "finished_at": sqlstore.FormatTime(r.FinishedAt), "duration_ms": r.DurationMs,
+		"summary": r.Summary, "error": r.Error, "figures": string(figures),
+	})
+}
+
+// LastRun returns the newest run of name, or ok false when it never ran.
+func LastRun(db dbx.Builder, name string) (Run, bool, error) {
+	var row struct {
+		ID         string `db:"id"`
+		Name       string `db:"name"`
+		Kind       string `db:"kind"`
+		Outcome    string `db:"outcome"`
+		Trigger    string `db:"trigger"`
+		StartedAt  string `db:"started_at"`
+		FinishedAt string `db:"finished_at"`
+		DurationMs int64  `db:"duration_ms"`
+		Summary    string `db:"summary"`
+		Error      string `db:"error"`
+		Figures    string `db:"figures"`
+	}
+	err := db.NewQuery(`SELECT id, name, kind, outcome, trigger, started_at, finished_at, duration_ms, summary, error,
+		COALESCE(figures, 'null') AS figures FROM monitoring_runs WHERE name = {:name} ORDER BY started_at DESC LIMIT 1`).
+		Bind(dbx.Params{"name": name}).One(&row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("last run of %s: %w", name, err)
+	}
+	r := Run{ID: row.ID, Name: row.Name, Kind: row.Kind, Outcome: row.Outcome, Trigger: row.Trigger,
+		DurationMs: row.DurationMs, Summary: row.Summary, Error: row.Error}
+	if r.StartedAt, err = sqlstore.ParseTime(row.StartedAt); err != nil {
+		return r, true, err
+	}
+	if r.FinishedAt, err = sqlstore.ParseTime(row.FinishedAt); err != nil {
+		return r, true, err
+	}
+	_ = json.Unmarshal([]byte(row.Figures), &r.Figures)
+	return r, true, nil
+}

@@ -1,0 +1,96 @@
+package hooks
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/pocketbase/pocketbase/core"
+
+	"github.com/opspine/opspine/app/config"
+	"github.com/opspine/opspine/app/ingest"
+	"github.com/opspine/opspine/jobs"
+)
+
+// Spine is opspine wired onto one PocketBase app: the configuration, the ingestion
+// processor and pipeline, and the scheduler with its jobs. main.go and the tests build
+// it the same way, through Bind.
+type Spine struct {
+	App       core.App
+	Config    config.Config
+	Clock     clockwork.Clock
+	Processor *ingest.Processor
+	Pipeline  *ingest.Pipeline
+	Scheduler *jobs.Scheduler
+}
+
+// Bind wires opspine onto app: at serve it applies the configured shop, starts the
+// pipeline and the scheduler and registers the routes; on terminate it stops them
+// before PocketBase closes the database.
+func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error) {
+	s := &Spine{App: app, Config: cfg, Clock: clock}
+	s.Processor = &ingest.Processor{
+		App:         app,
+		MaxAttempts: cfg.WebhookMaxAttempts,
+		Backoff:     ingest.Backoff{Base: cfg.WebhookRetryBase, Max: cfg.WebhookRetryMax},
+		Now:         clock.Now,
+	}
+	s.Pipeline = ingest.NewPipeline(s.Processor, 4096, app.Logger())
+	sched, err := jobs.New(app, clock, cfg.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	s.Scheduler = sched
+	for _, j := range s.jobList() {
+		if err := sched.Register(j); err != nil {
+			return nil, err
+		}
+	}
+	s.bindWebhookInboxActions() // before the guards: it owns the one edit they would refuse
+	bindDerivedFieldGuards(app)
+	bindShopSecretGuard(app)
+
+	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		if err := s.applyConfiguredShop(); err != nil {
+			return err
+		}
+		s.bindShopifyWebhookApi(se)
+		s.bindOpsApi(se)
+		s.Pipeline.Start(2)
+		s.Scheduler.Start()
+		return se.Next()
+	})
+	app.OnTerminate().BindFunc(func(te *core.TerminateEvent) error {
+		s.Stop()
+		return te.Next()
+	})
+	return s, nil
+}
+
+// Stop stops the scheduler (running jobs see their context cancelled and record their
+// outcome) and the pipeline (each worker finishes the delivery in hand).
+func (s *Spine) Stop() {
+	if err := s.Scheduler.Shutdown(); err != nil {
+		s.App.Logger().Warn("scheduler shutdown", slog.String("error", err.Error()))
+	}
+	s.Pipeline.Stop()
+}
+
+func (s *Spine) jobList() []jobs.Job {
+	list := []jobs.Job{jobs.WebhookRetry(s.App, s.Processor, s.Config.WebhookRetrySchedule, s.Clock.Now)}
+	return list
+}
+
+func (s *Spine) applyConfiguredShop() error {
+	if s.Config.ShopifyShopDomain == "" {
+		return nil
+	}
+	if err := ingest.EnsureShop(s.App, s.Config.ShopifyShopDomain, s.Config.ShopifyWebhookSecrets, s.Config.ShopifyOrderPrefix); err != nil {
+		return fmt.Errorf("configure shop %s from the environment: %w", s.Config.ShopifyShopDomain, err)
+	}
+	return nil
+}
+
+// now is the clock every handler uses, so tests on a fake clock see consistent times.
+func (s *Spine) now() time.Time { return s.Clock.Now().UTC() }
