@@ -26,9 +26,9 @@ unit:
 
 # Each fuzz target runs for FUZZTIME; its corpus lives in testdata/fuzz/ beside it.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzOrderPayload$$' -fuzztime $(FUZZTIME) ./app/ingest/
+	$(GO) test -run '^$$' -fuzz '^FuzzOrderPayload$$' -fuzztime $(FUZZTIME) ./app/shopify/
 	$(GO) test -run '^$$' -fuzz '^FuzzMoneyMinorUnits$$' -fuzztime $(FUZZTIME) ./app/shopify/
-	$(GO) test -run '^$$' -fuzz '^FuzzRedactPayload$$' -fuzztime $(FUZZTIME) ./app/ingest/
+	$(GO) test -run '^$$' -fuzz '^FuzzRedactPayload$$' -fuzztime $(FUZZTIME) ./app/shopify/
 
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=10m

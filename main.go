@@ -10,6 +10,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/pocketbase/pocketbase"
 
+	"github.com/opspine/opspine/app/benchmark"
 	"github.com/opspine/opspine/app/config"
 	"github.com/opspine/opspine/hooks"
 	_ "github.com/opspine/opspine/pb_migrations"
@@ -24,6 +25,7 @@ func main() {
 	if _, err := hooks.Bind(app, cfg, clockwork.NewRealClock()); err != nil {
 		log.Fatal(err)
 	}
+	app.RootCmd.AddCommand(benchmark.NewCommand())
 	if err := app.Start(); err != nil {
 		log.Fatal(err)
 	}

@@ -118,8 +118,12 @@ func orNull(b []byte) []byte {
 // saving a shop in the admin UI without retyping them changes nothing.
 func bindShopSecretGuard(app core.App) {
 	app.OnRecordEnrich("shops").BindFunc(func(e *core.RecordEnrichEvent) error {
+		// after Next: PocketBase unhides every field for superusers at the end of the chain
+		if err := e.Next(); err != nil {
+			return err
+		}
 		e.Record.Hide("webhook_secrets")
-		return e.Next()
+		return nil
 	})
 	app.OnRecordUpdateRequest("shops").BindFunc(func(e *core.RecordRequestEvent) error {
 		if strings.TrimSpace(e.Record.GetString("webhook_secrets")) == "" {

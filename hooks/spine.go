@@ -79,6 +79,9 @@ func (s *Spine) Stop() {
 
 func (s *Spine) jobList() []jobs.Job {
 	list := []jobs.Job{jobs.WebhookRetry(s.App, s.Processor, s.Config.WebhookRetrySchedule, s.Clock.Now)}
+	if s.Config.ShopifyAdminToken != "" {
+		list = append(list, jobs.ShopifyReconcile(s.App, s.Processor, s.Config, s.Clock.Now))
+	}
 	return list
 }
 

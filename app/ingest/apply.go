@@ -9,6 +9,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/opspine/opspine/app/opsevents"
+	"github.com/opspine/opspine/app/shopify"
 	"github.com/opspine/opspine/app/sqlstore"
 )
 
@@ -90,7 +91,7 @@ func (c *applyContext) finish(done applied, started time.Time) error {
 		"resource_id":   done.ResourceID,
 	}
 	if done.RedactPayload {
-		params["payload"] = string(RedactPayload([]byte(c.row.Payload)))
+		params["payload"] = string(shopify.RedactPayload([]byte(c.row.Payload)))
 	}
 	if err := sqlstore.Update(c.db, "webhook_inbox", c.row.ID, c.now, params); err != nil {
 		return err

@@ -206,7 +206,7 @@ func redactStoredPayloads(c *applyContext, resources []string, identifiers []str
 
 // redactPayloadRow redacts one inbox row's payload and its dead letters' copies.
 func redactPayloadRow(c *applyContext, id, payload string) error {
-	red := string(RedactPayload([]byte(payload)))
+	red := string(shopify.RedactPayload([]byte(payload)))
 	if _, err := c.db.Update("webhook_inbox", dbx.Params{"payload": red}, dbx.HashExp{"id": id}).Execute(); err != nil {
 		return fmt.Errorf("redact payload of delivery %s: %w", id, err)
 	}

@@ -38,28 +38,6 @@ func findOrder(db dbx.Builder, shopID string, shopifyID shopify.ID) (storedOrder
 	return o, true, nil
 }
 
-// orderAmounts are an order's money fields in minor units.
-type orderAmounts struct{ subtotal, discount, shipping, tax, total int64 }
-
-func readOrderAmounts(o shopify.Order) (orderAmounts, error) {
-	var a orderAmounts
-	var shipping shopify.Money
-	if o.TotalShippingSet != nil {
-		shipping = o.TotalShippingSet.ShopMoney.Amount
-	}
-	for _, f := range []struct {
-		dst *int64
-		src shopify.Money
-	}{{&a.subtotal, o.SubtotalPrice}, {&a.discount, o.TotalDiscounts}, {&a.shipping, shipping}, {&a.tax, o.TotalTax}, {&a.total, o.TotalPrice}} {
-		v, err := f.src.MinorUnits(o.Currency)
-		if err != nil {
-			return a, permanent("order %s: %v", o.ID, err)
-		}
-		*f.dst = v
-	}
-	return a, nil
-}
-
 // orderNumber is what staff and customers call the order: the shop's prefix and
 // Shopify's number ("PR-1001").
 func orderNumber(prefix string, o shopify.Order) string {
@@ -74,20 +52,11 @@ func orderNumber(prefix string, o shopify.Order) string {
 }
 
 func applyOrder(c *applyContext, payload []byte) (applied, error) {
-	var o shopify.Order
-	if err := json.Unmarshal(payload, &o); err != nil {
-		return applied{}, permanent("order payload is not valid: %v", err)
-	}
-	if o.ID == "" {
-		return applied{}, permanent("order payload has no id")
-	}
-	if o.Currency == "" {
-		return applied{}, permanent("order %s has no currency", o.ID)
-	}
-	amounts, err := readOrderAmounts(o)
+	parsed, err := shopify.ParseOrder(payload)
 	if err != nil {
-		return applied{}, err
+		return applied{}, permanent("%v", err)
 	}
+	o, amounts := parsed.Order, parsed.Amounts
 	existing, found, err := findOrder(c.db, c.shop.ID, o.ID)
 	if err != nil {
 		return applied{}, err
@@ -122,7 +91,7 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 		}
 	}
 
-	status := DeriveOrderStatus(o, amounts.total, existing.RefundedMinor)
+	status := DeriveOrderStatus(o, amounts.Total, existing.RefundedMinor)
 	cols := dbx.Params{
 		"order_number":       number,
 		"customer":           customerID,
@@ -130,11 +99,11 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 		"financial_status":   o.FinancialStatus,
 		"fulfillment_status": deref(o.FulfillmentStatus),
 		"currency":           strings.ToUpper(o.Currency),
-		"subtotal_minor":     amounts.subtotal,
-		"discount_minor":     amounts.discount,
-		"shipping_minor":     amounts.shipping,
-		"tax_minor":          amounts.tax,
-		"total_minor":        amounts.total,
+		"subtotal_minor":     amounts.Subtotal,
+		"discount_minor":     amounts.Discount,
+		"shipping_minor":     amounts.Shipping,
+		"tax_minor":          amounts.Tax,
+		"total_minor":        amounts.Total,
 		"tags":               o.Tags,
 		"shopify_created_at": sqlstore.FormatTime(o.CreatedAt.Time),
 		"shopify_updated_at": sqlstore.FormatTime(o.UpdatedAt.Time),
@@ -158,7 +127,7 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 	if err != nil {
 		return applied{}, err
 	}
-	unknown, err := upsertLineItems(c, orderID, o, redacted)
+	unknown, err := upsertLineItems(c, orderID, parsed.Lines, redacted)
 	if err != nil {
 		return applied{}, err
 	}
@@ -207,48 +176,31 @@ func jsonOrNull(raw json.RawMessage) string {
 
 // upsertLineItems writes the order's lines, matched to products by SKU, and returns the
 // SKUs that matched none (kept and flagged, never dropped).
-func upsertLineItems(c *applyContext, orderID string, o shopify.Order, redacted bool) ([]string, error) {
+func upsertLineItems(c *applyContext, orderID string, lines []shopify.ParsedLine, redacted bool) ([]string, error) {
 	var unknown []string
 	productBySKU := map[string]string{}
-	for _, li := range o.LineItems {
-		if li.ID == "" {
-			return nil, permanent("order %s has a line item without an id", o.ID)
-		}
-		sku := strings.TrimSpace(deref(li.SKU))
-		productID, seen := productBySKU[sku]
-		if !seen && sku != "" {
+	for _, l := range lines {
+		productID, seen := productBySKU[l.SKU]
+		if !seen && l.SKU != "" {
 			var p struct {
 				ID string `db:"id"`
 			}
-			err := c.db.NewQuery(`SELECT id FROM products WHERE sku = {:sku}`).Bind(dbx.Params{"sku": sku}).One(&p)
+			err := c.db.NewQuery(`SELECT id FROM products WHERE sku = {:sku}`).Bind(dbx.Params{"sku": l.SKU}).One(&p)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("match SKU %q: %w", sku, err)
+				return nil, fmt.Errorf("match SKU %q: %w", l.SKU, err)
 			}
 			productID = p.ID
-			productBySKU[sku] = productID
+			productBySKU[l.SKU] = productID
 		}
 		if productID == "" {
-			unknown = append(unknown, fmt.Sprintf("%q", sku))
+			unknown = append(unknown, fmt.Sprintf("%q", l.SKU))
 		}
-		price, err := li.Price.MinorUnits(o.Currency)
-		if err != nil {
-			return nil, permanent("order %s line %s: %v", o.ID, li.ID, err)
-		}
-		discount, err := li.TotalDiscount.MinorUnits(o.Currency)
-		if err != nil {
-			return nil, permanent("order %s line %s: %v", o.ID, li.ID, err)
-		}
-		current := li.Quantity
-		if li.CurrentQuantity != nil {
-			current = *li.CurrentQuantity
-		}
-		props := "[]"
-		if len(li.Properties) > 0 && !redacted {
-			b, _ := json.Marshal(li.Properties)
-			props = string(b)
+		props := l.PropertiesJSON
+		if redacted {
+			props = "[]"
 		}
 		ts := sqlstore.FormatTime(c.now)
-		_, err = c.db.NewQuery(`INSERT INTO order_items
+		_, err := c.db.NewQuery(`INSERT INTO order_items
 			(id, "order", product, shopify_line_item_id, shopify_product_id, shopify_variant_id, sku, title, variant_title,
 			 quantity, current_quantity, unit_price_minor, discount_minor, properties, unknown_sku, created, updated)
 			VALUES ({:id}, {:order}, {:product}, {:line}, {:pid}, {:vid}, {:sku}, {:title}, {:vtitle},
@@ -260,13 +212,13 @@ func upsertLineItems(c *applyContext, orderID string, o shopify.Order, redacted 
 			 unit_price_minor = excluded.unit_price_minor, discount_minor = excluded.discount_minor,
 			 properties = excluded.properties, unknown_sku = excluded.unknown_sku, updated = excluded.updated`).
 			Bind(dbx.Params{
-				"id": sqlstore.NewID(), "order": orderID, "product": productID, "line": string(li.ID),
-				"pid": string(li.ProductID), "vid": string(li.VariantID), "sku": sku, "title": li.Title,
-				"vtitle": deref(li.VariantTitle), "qty": li.Quantity, "cqty": current, "price": price,
-				"discount": discount, "props": props, "unknown": productID == "", "ts": ts,
+				"id": sqlstore.NewID(), "order": orderID, "product": productID, "line": string(l.ID),
+				"pid": string(l.ProductID), "vid": string(l.VariantID), "sku": l.SKU, "title": l.Title,
+				"vtitle": deref(l.VariantTitle), "qty": l.Quantity, "cqty": l.CurrentQuantity, "price": l.Price,
+				"discount": l.Discount, "props": props, "unknown": productID == "", "ts": ts,
 			}).Execute()
 		if err != nil {
-			return nil, fmt.Errorf("save line item %s of order %s: %w", li.ID, o.ID, err)
+			return nil, fmt.Errorf("save line item %s: %w", l.ID, err)
 		}
 	}
 	return unknown, nil

@@ -1,0 +1,164 @@
+package benchmark
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Targets from the issue; the bench prints figures beside them and never fails on them.
+const (
+	TargetProcessedPerSecond = 1000
+	TargetAnswerP99          = 50 * time.Millisecond
+)
+
+// Table renders the report as one plain-text table with the machine and the load
+// above it and what became of every delivery below it.
+func (r Report) Table() string {
+	var b strings.Builder
+	o := r.Options
+	fmt.Fprintf(&b, "opspine bench: signed Shopify orders/create deliveries over HTTP on loopback into `opspine serve`\n")
+	fmt.Fprintf(&b, "machine: %d CPUs%s, %s/%s, %s\n", runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(&b, "payload: %s bytes mean (%s to %s), distinct order and customer per delivery\n",
+		thousands(float64(r.Payload.Mean)), thousands(float64(r.Payload.Min)), thousands(float64(r.Payload.Max)))
+	fmt.Fprintf(&b, "load: %d warm-up, then %d deliveries from %d keep-alive connections, then %d/s for %s open loop\n\n",
+		o.Warmup, o.Deliveries, o.Concurrency, o.Rate, o.Duration)
+
+	ceiling := r.Ceiling.PerSecond()
+	t, l := r.Throughput, r.Latency
+	rows := [][]string{
+		{"metric", "value", "ceiling or target", "ratio"},
+		{"plain SQLite inserts (ceiling)", perSec(ceiling, "rows/s"), "(1 tx per row, WAL, sync=NORMAL)", ""},
+		{"deliveries fully processed/s", perSec(t.ProcessedPerSecond(), "/s"), "ceiling " + perSec(ceiling, "/s"), ratio(t.ProcessedPerSecond(), ceiling)},
+		{"deliveries fully processed/s", perSec(t.ProcessedPerSecond(), "/s"), fmt.Sprintf("target >= %s/s", thousands(TargetProcessedPerSecond)),
+			verdict(t.ProcessedPerSecond()/TargetProcessedPerSecond, t.ProcessedPerSecond() >= TargetProcessedPerSecond)},
+		{"deliveries answered (stored)/s", perSec(t.AnsweredPerSecond(), "/s"), "ceiling " + perSec(ceiling, "/s"), ratio(t.AnsweredPerSecond(), ceiling)},
+		{fmt.Sprintf("answer p50 / p99 at %d connections", o.Concurrency), ms(t.P50) + " / " + ms(t.P99), "(throughput phase)", ""},
+		{fmt.Sprintf("answer p50 / p99 at %d/s", o.Rate), ms(l.P50) + " / " + ms(l.P99), "target p99 < " + ms(TargetAnswerP99),
+			verdict(float64(l.P99)/float64(TargetAnswerP99), l.P99 < TargetAnswerP99 && l.Sent > 0)},
+		{fmt.Sprintf("answer max at %d/s", o.Rate), ms(l.Max), "", ""},
+	}
+	writeTable(&b, rows)
+
+	fmt.Fprintln(&b)
+	for _, p := range []struct {
+		name string
+		ph   Phase
+	}{{"throughput", t}, {"latency", l}} {
+		fmt.Fprintf(&b, "%s phase: %d sent, %d answered 200, %d other, %d transport errors; %d processed, %d pending, %d failed, %d dead, %d skipped; answered in %s, all processed %s after the first send\n",
+			p.name, p.ph.Sent, p.ph.OK, otherCount(p.ph.Other), p.ph.Errors, p.ph.Inbox.Processed, p.ph.Inbox.Pending,
+			p.ph.Inbox.Failed, p.ph.Inbox.Dead, p.ph.Inbox.Skipped, secs(p.ph.Answered), secs(p.ph.Elapsed))
+	}
+	if problems := r.Problems(); len(problems) > 0 {
+		fmt.Fprintf(&b, "DELIVERY PROBLEMS:\n  %s\n", strings.Join(problems, "\n  "))
+	} else {
+		fmt.Fprintf(&b, "every delivery was answered 200 and ended processed\n")
+	}
+	return b.String()
+}
+
+func writeTable(w io.Writer, rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len([]rune(cell)))
+		}
+	}
+	line := func(row []string) {
+		cells := make([]string, len(row))
+		for i, cell := range row {
+			cells[i] = cell + strings.Repeat(" ", widths[i]-len([]rune(cell)))
+		}
+		fmt.Fprintln(w, strings.TrimRight(strings.Join(cells, " | "), " "))
+	}
+	line(rows[0])
+	sep := make([]string, len(widths))
+	for i, n := range widths {
+		sep[i] = strings.Repeat("-", n)
+	}
+	fmt.Fprintln(w, strings.Join(sep, "-+-"))
+	for _, row := range rows[1:] {
+		line(row)
+	}
+}
+
+func otherCount(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func ratio(v, of float64) string {
+	if of <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v/of)
+}
+
+func verdict(r float64, met bool) string {
+	if met {
+		return fmt.Sprintf("%.2f (met)", r)
+	}
+	return fmt.Sprintf("%.2f (MISSED)", r)
+}
+
+func perSec(v float64, unit string) string {
+	if strings.HasPrefix(unit, "/") {
+		return thousands(v) + unit
+	}
+	return thousands(v) + " " + unit
+}
+
+// thousands renders v rounded, with comma thousands separators.
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	if neg {
+		return "-" + string(out)
+	}
+	return string(out)
+}
+
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2f ms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f ms", v)
+	default:
+		return fmt.Sprintf("%.0f ms", v)
+	}
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// cpuModel is ", <model name>" from /proc/cpuinfo where there is one.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return " (" + strings.Join(strings.Fields(v), " ") + ")"
+		}
+	}
+	return ""
+}
