@@ -1,17 +1,13 @@
 package jobs_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,140 +23,18 @@ const reconcileToken = "shpat_reconcile_test_token_42"
 
 var reconcileT0 = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 
-// fakeShopifyAdmin stands in for the shop's Admin REST API orders endpoint: it checks
-// the access token and the API version in the path, lists its orders updated at or
-// after updated_at_min oldest first, pages with Link rel="next" (page_info requests
-// accept only limit, as Shopify's do), and answers the nth request as told (429 with
-// Retry-After, 500, 401).
-type fakeShopifyAdmin struct {
-	srv      *httptest.Server
-	pageSize int
-
-	mu       sync.Mutex
-	token    string
-	orders   map[string]fakeShopifyOrder
-	answers  map[int]fakeAnswer // by request number, from 1
-	served   int
-	requests []url.URL
-}
-
-type fakeShopifyOrder struct {
-	updated time.Time
-	body    []byte
-}
-
-type fakeAnswer struct {
-	status     int
-	retryAfter string
-}
-
-func newFakeShopifyAdmin(t *testing.T, pageSize int) *fakeShopifyAdmin {
-	f := &fakeShopifyAdmin{pageSize: pageSize, token: reconcileToken, orders: map[string]fakeShopifyOrder{}, answers: map[int]fakeAnswer{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-// put adds or replaces an order, as a change in the shop would.
-func (f *fakeShopifyAdmin) put(t *testing.T, doc testkit.Doc) {
-	t.Helper()
-	updated, err := time.Parse(time.RFC3339, doc["updated_at"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.orders[fmt.Sprint(doc["id"])] = fakeShopifyOrder{updated: updated, body: doc.JSON()}
-}
-
-func (f *fakeShopifyAdmin) set(fn func(f *fakeShopifyAdmin)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-// takeRequests returns the requests since the last call.
-func (f *fakeShopifyAdmin) takeRequests() []url.URL {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	reqs := f.requests
-	f.requests = nil
-	return reqs
-}
-
-func (f *fakeShopifyAdmin) serve(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, *r.URL)
-	w.Header().Set("Content-Type", "application/json")
-	if r.Header.Get("X-Shopify-Access-Token") != f.token {
-		http.Error(w, `{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}`, http.StatusUnauthorized)
-		return
-	}
-	if r.URL.Path != "/admin/api/2025-10/orders.json" {
-		http.Error(w, `{"errors":"Not Found"}`, http.StatusNotFound)
-		return
-	}
-	f.served++
-	if a, ok := f.answers[f.served]; ok {
-		delete(f.answers, f.served) // each is given once
-		if a.retryAfter != "" {
-			w.Header().Set("Retry-After", a.retryAfter)
-		}
-		http.Error(w, fmt.Sprintf(`{"errors":"answer %d"}`, a.status), a.status)
-		return
-	}
-	since, offset, err := fakeCursor(r.URL.Query())
-	if err != nil {
-		http.Error(w, fmt.Sprintf(`{"errors":%q}`, err), http.StatusBadRequest)
-		return
-	}
-	var listed []fakeShopifyOrder
-	for _, o := range f.orders {
-		if !o.updated.Before(since) {
-			listed = append(listed, o)
-		}
-	}
-	sort.Slice(listed, func(i, j int) bool { return listed[i].updated.Before(listed[j].updated) })
-	end := min(offset+f.pageSize, len(listed))
-	if end < len(listed) {
-		pi := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%d|%d", since.Unix(), end))
-		w.Header().Set("Link", fmt.Sprintf(`<%s/admin/api/2025-10/orders.json?limit=250&page_info=%s>; rel="next"`, f.srv.URL, pi))
-	}
-	bodies := make([]string, 0, end-offset)
-	for _, o := range listed[offset:end] {
-		bodies = append(bodies, string(o.body))
-	}
-	fmt.Fprintf(w, `{"orders":[%s]}`, strings.Join(bodies, ","))
-}
-
-func fakeCursor(q url.Values) (time.Time, int, error) {
-	if pi := q.Get("page_info"); pi != "" {
-		if len(q) != 2 || q.Get("limit") == "" {
-			return time.Time{}, 0, errors.New("page_info requests accept only limit besides")
-		}
-		raw, err := base64.RawURLEncoding.DecodeString(pi)
-		if err != nil {
-			return time.Time{}, 0, errors.New("invalid page_info")
-		}
-		unix, off, _ := strings.Cut(string(raw), "|")
-		secs, _ := strconv.ParseInt(unix, 10, 64)
-		n, _ := strconv.Atoi(off)
-		return time.Unix(secs, 0).UTC(), n, nil
-	}
-	if q.Get("status") != "any" || q.Get("order") != "updated_at asc" {
-		return time.Time{}, 0, fmt.Errorf("unexpected filters %s", q.Encode())
-	}
-	since, err := time.Parse(time.RFC3339, q.Get("updated_at_min"))
-	return since, 0, err
+// newReconcileShopify starts a fake of the shop's Admin API that accepts reconcileToken
+// on the API version opspine asks for by default, two orders a page.
+func newReconcileShopify(t *testing.T) *testkit.ShopifyAdmin {
+	return testkit.NewShopifyAdmin(t, reconcileToken, "2025-10", 2)
 }
 
 // startReconcileServer runs opspine with an Admin API token pointed at fake. The job's
 // own schedule never fires in the test (1 January), so only RunNow runs it.
-func startReconcileServer(t *testing.T, fake *fakeShopifyAdmin, token string) *testkit.Server {
+func startReconcileServer(t *testing.T, fake *testkit.ShopifyAdmin, token string) *testkit.Server {
 	t.Helper()
 	env := map[string]string{
-		"OPSPINE_SHOPIFY_ADMIN_BASE_URL":     fake.srv.URL,
+		"OPSPINE_SHOPIFY_ADMIN_BASE_URL":     fake.URL,
 		"OPSPINE_SHOPIFY_RECONCILE_SCHEDULE": "0 0 1 1 *",
 	}
 	if token != "" {
@@ -224,7 +98,7 @@ func updatedAtMin(t *testing.T, reqs []url.URL) string {
 }
 
 func TestShopifyReconcileFeedsMissingAndNewerOrdersThroughTheInbox(t *testing.T) {
-	fake := newFakeShopifyAdmin(t, 2)
+	fake := newReconcileShopify(t)
 	s := startReconcileServer(t, fake, reconcileToken)
 	h := func(d time.Duration) time.Time { return reconcileT0.Add(d) }
 
@@ -250,13 +124,11 @@ func TestShopifyReconcileFeedsMissingAndNewerOrdersThroughTheInbox(t *testing.T)
 		cancelled, // missing here
 		reconcileOrder(6, "paid", h(-100*time.Hour)), // before the 72h lookback: not listed
 	} {
-		fake.put(t, doc)
+		fake.Put(doc)
 	}
 	// Shopify rate limits the first request, then fails the retry once.
-	fake.set(func(f *fakeShopifyAdmin) {
-		f.answers[1] = fakeAnswer{status: http.StatusTooManyRequests, retryAfter: "0.05"}
-		f.answers[2] = fakeAnswer{status: http.StatusInternalServerError}
-	})
+	fake.AnswerNth(1, testkit.ShopifyAnswer{Status: http.StatusTooManyRequests, RetryAfter: "0.05"})
+	fake.AnswerNth(2, testkit.ShopifyAnswer{Status: http.StatusInternalServerError})
 
 	run := runReconcile(t, s)
 	if run.Outcome != monitor.OutcomeOK {
@@ -266,7 +138,7 @@ func TestShopifyReconcileFeedsMissingAndNewerOrdersThroughTheInbox(t *testing.T)
 	if want := "fetched 6 orders in 3 pages: 3 missing, 1 newer, 2 up to date; waited out 1 rate limit"; run.Summary != want {
 		t.Errorf("summary %q, want %q", run.Summary, want)
 	}
-	reqs := fake.takeRequests()
+	reqs := fake.TakeRequests()
 	if len(reqs) != 5 {
 		t.Errorf("%d requests to Shopify, want 5 (429, 500, then three pages)", len(reqs))
 	}
@@ -320,7 +192,7 @@ func TestShopifyReconcileFeedsMissingAndNewerOrdersThroughTheInbox(t *testing.T)
 	s.Clock.Advance(15 * time.Minute)
 	run = runReconcile(t, s)
 	checkFigures(t, run, map[string]int{"fetched": 0, "missing": 0, "newer": 0, "pages": 1, "rate_limited": 0})
-	if got, want := updatedAtMin(t, fake.takeRequests()), h(-5*time.Minute).Format(time.RFC3339); got != want {
+	if got, want := updatedAtMin(t, fake.TakeRequests()), h(-5*time.Minute).Format(time.RFC3339); got != want {
 		t.Errorf("second run listed from %s, want the cursor %s", got, want)
 	}
 	if got, want := ordersSyncedAt(t, s), sqlstore.FormatTime(h(10*time.Minute)); got != want {
@@ -331,7 +203,7 @@ func TestShopifyReconcileFeedsMissingAndNewerOrdersThroughTheInbox(t *testing.T)
 	}
 
 	// An order changes at Shopify and its webhook is lost: the next run brings it.
-	fake.put(t, testkit.Order(testkit.WithOrderID(9007199254740993), testkit.WithCancelled(h(12*time.Minute))))
+	fake.Put(testkit.Order(testkit.WithOrderID(9007199254740993), testkit.WithCancelled(h(12*time.Minute))))
 	run = runReconcile(t, s)
 	checkFigures(t, run, map[string]int{"fetched": 1, "newer": 1, "pages": 1})
 	if status, _ := orderState(t, s, shopifyOrderID(0)); status != "cancelled" {
@@ -346,28 +218,30 @@ func TestShopifyReconcileLeavesTheCursorWhenShopifyFails(t *testing.T) {
 	cursor := reconcileT0.Add(-time.Hour)
 	tests := []struct {
 		name         string
-		breakShopify func(f *fakeShopifyAdmin)
+		breakShopify func(f *testkit.ShopifyAdmin)
 		wantFetched  int // before the failure
 	}{
-		{"token revoked", func(f *fakeShopifyAdmin) { f.token = "shpat_another_token" }, 0},
-		{"fails on the second page", func(f *fakeShopifyAdmin) { f.answers[2] = fakeAnswer{status: http.StatusUnauthorized} }, 2},
-		{"keeps failing with 500", func(f *fakeShopifyAdmin) {
+		{"token revoked", func(f *testkit.ShopifyAdmin) { f.SetToken("shpat_another_token") }, 0},
+		{"fails on the second page", func(f *testkit.ShopifyAdmin) {
+			f.AnswerNth(2, testkit.ShopifyAnswer{Status: http.StatusUnauthorized})
+		}, 2},
+		{"keeps failing with 500", func(f *testkit.ShopifyAdmin) {
 			for i := 1; i <= 4; i++ {
-				f.answers[i] = fakeAnswer{status: http.StatusInternalServerError}
+				f.AnswerNth(i, testkit.ShopifyAnswer{Status: http.StatusInternalServerError})
 			}
 		}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := newFakeShopifyAdmin(t, 2)
+			fake := newReconcileShopify(t)
 			s := startReconcileServer(t, fake, reconcileToken)
 			_, err := s.App.DB().NewQuery(`UPDATE shops SET orders_synced_at = {:at} WHERE domain = {:d}`).
 				Bind(dbx.Params{"at": sqlstore.FormatTime(cursor), "d": testkit.Shop}).Execute()
 			must(t, err)
 			for i := int64(0); i < 3; i++ {
-				fake.put(t, reconcileOrder(i, "paid", cursor.Add(time.Duration(i+1)*10*time.Minute)))
+				fake.Put(reconcileOrder(i, "paid", cursor.Add(time.Duration(i+1)*10*time.Minute)))
 			}
-			fake.set(tc.breakShopify)
+			tc.breakShopify(fake)
 
 			run := runReconcile(t, s)
 			if run.Outcome != monitor.OutcomeError || !strings.Contains(run.Error, "HTTP ") {
@@ -386,18 +260,19 @@ func TestShopifyReconcileLeavesTheCursorWhenShopifyFails(t *testing.T) {
 			if got, want := testkit.Count(t, s.App, "ops_events", "kind = 'shop.reconciled'", nil), min(tc.wantFetched, 1); got != want {
 				t.Errorf("%d shop.reconciled events, want %d", got, want)
 			}
-			if got, want := updatedAtMin(t, fake.takeRequests()), cursor.Format(time.RFC3339); got != want {
+			if got, want := updatedAtMin(t, fake.TakeRequests()), cursor.Format(time.RFC3339); got != want {
 				t.Errorf("listed from %s, want the cursor %s", got, want)
 			}
 
 			// Shopify recovers: the next run repeats from the same cursor and catches up.
-			fake.set(func(f *fakeShopifyAdmin) { f.token, f.answers = reconcileToken, map[int]fakeAnswer{} })
+			fake.SetToken(reconcileToken)
+			fake.ClearAnswers()
 			run = runReconcile(t, s)
 			if run.Outcome != monitor.OutcomeOK {
 				t.Fatalf("outcome %s (%s) after Shopify recovered", run.Outcome, run.Error)
 			}
 			checkFigures(t, run, map[string]int{"fetched": 3, "missing": 3 - tc.wantFetched, "up_to_date": tc.wantFetched})
-			if got, want := updatedAtMin(t, fake.takeRequests()), cursor.Format(time.RFC3339); got != want {
+			if got, want := updatedAtMin(t, fake.TakeRequests()), cursor.Format(time.RFC3339); got != want {
 				t.Errorf("the run after the failure listed from %s, want the unchanged cursor %s", got, want)
 			}
 			if n := testkit.Count(t, s.App, "orders", "", nil); n != 3 {
@@ -411,9 +286,9 @@ func TestShopifyReconcileLeavesTheCursorWhenShopifyFails(t *testing.T) {
 }
 
 func TestShopifyReconcileSkipsAnUninstalledShop(t *testing.T) {
-	fake := newFakeShopifyAdmin(t, 2)
+	fake := newReconcileShopify(t)
 	s := startReconcileServer(t, fake, reconcileToken)
-	fake.put(t, reconcileOrder(0, "paid", reconcileT0.Add(-time.Hour)))
+	fake.Put(reconcileOrder(0, "paid", reconcileT0.Add(-time.Hour)))
 	_, err := s.App.DB().NewQuery(`UPDATE shops SET uninstalled_at = {:at} WHERE domain = {:d}`).
 		Bind(dbx.Params{"at": sqlstore.FormatTime(reconcileT0.Add(-2 * time.Hour)), "d": testkit.Shop}).Execute()
 	must(t, err)
@@ -422,7 +297,7 @@ func TestShopifyReconcileSkipsAnUninstalledShop(t *testing.T) {
 	if run.Outcome != monitor.OutcomeOK || !strings.HasPrefix(run.Summary, "skipped: the app was uninstalled") {
 		t.Errorf("outcome %s, summary %q: want ok and skipped", run.Outcome, run.Summary)
 	}
-	if n := len(fake.takeRequests()); n != 0 {
+	if n := len(fake.TakeRequests()); n != 0 {
 		t.Errorf("%d requests to Shopify for an uninstalled shop", n)
 	}
 	if got := ordersSyncedAt(t, s); got != "" {
@@ -436,7 +311,7 @@ func TestShopifyReconcileIsScheduledOnlyWithAnAdminToken(t *testing.T) {
 		registered bool
 	}{{"", false}, {reconcileToken, true}} {
 		t.Run(fmt.Sprintf("token set %v", tc.token != ""), func(t *testing.T) {
-			fake := newFakeShopifyAdmin(t, 2)
+			fake := newReconcileShopify(t)
 			s := startReconcileServer(t, fake, tc.token)
 			list, err := s.Spine.Scheduler.List()
 			must(t, err)

@@ -101,7 +101,14 @@ func (p *Processor) Process(id string) (Result, error) {
 	}
 	started := p.now()
 	var done applied
-	err = p.App.RunInTransaction(func(txApp core.App) error {
+	err = p.App.RunInTransaction(func(txApp core.App) (err error) {
+		defer func() {
+			// a bug in a handler rolls back this delivery and leaves it to the retries,
+			// instead of taking the process (and every other delivery) down
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic while processing %s: %v", row.Topic, r)
+			}
+		}()
 		current, err := loadInboxRow(txApp.DB(), id)
 		if err != nil {
 			return err
