@@ -24,6 +24,7 @@ var systemWritten = map[string][]string{
 	"ops_events":      nil,
 	"monitoring_runs": nil,
 	"data_requests":   nil,
+	"config":          {"value"},
 }
 
 // Fields of staff-managed collections that opspine derives.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opspine/opspine/app/config"
 	"github.com/opspine/opspine/app/ingest"
+	"github.com/opspine/opspine/app/settings"
 	"github.com/opspine/opspine/jobs"
 )
 
@@ -55,6 +56,9 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		if err := s.applyConfiguredShop(); err != nil {
 			return err
 		}
+		if err := settings.SeedMissing(s.App.DB(), s.now()); err != nil {
+			return err
+		}
 		s.bindShopifyWebhookApi(se)
 		s.bindOpsApi(se)
 		s.Pipeline.Start(2)
@@ -82,6 +86,9 @@ func (s *Spine) jobList() []jobs.Job {
 	if s.Config.ShopifyAdminToken != "" {
 		list = append(list, jobs.ShopifyReconcile(s.App, s.Processor, s.Config, s.Clock.Now))
 	}
+	list = append(list, s.outboxJobs()...)
+	list = append(list, s.alertJobs()...)
+	list = append(list, s.monitorJobs()...)
 	return list
 }
 

@@ -41,6 +41,35 @@ type Config struct {
 	ReconcileSchedule string
 	// ReconcileLookback is how far back the first reconciliation looks.
 	ReconcileLookback time.Duration
+
+	// SMTP is where the email outbox sends.
+	SMTP SMTP
+	// EmailSendSchedule is the cron expression of the email-outbox-send job.
+	EmailSendSchedule string
+	// EmailMaxAttempts is how many temporary failures an email gets before it is dead.
+	EmailMaxAttempts int
+
+	// Slack incoming-webhook URLs per channel; an unset one falls back to SlackAlertsURL,
+	// and with none set alerts are kept and shown, not lost.
+	SlackUrgentURL string
+	SlackAlertsURL string
+	SlackDigestURL string
+	// AlertDeliverSchedule is the cron expression of the alert-deliver job.
+	AlertDeliverSchedule string
+	// AlertMaxAttempts is how many failed deliveries an alert notification gets before it is dead.
+	AlertMaxAttempts int
+}
+
+// SMTP is the outgoing mail server.
+type SMTP struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	// TLS is none, starttls or tls (implicit TLS, usually port 465).
+	TLS     string
+	From    string
+	Timeout time.Duration
 }
 
 // Load reads the environment through getenv (os.Getenv in production) and validates it.
@@ -63,6 +92,22 @@ func Load(getenv func(string) string) (Config, error) {
 		WebhookRetryMax:      r.duration("OPSPINE_WEBHOOK_RETRY_MAX", 6*time.Hour),
 		ReconcileSchedule:    r.str("OPSPINE_SHOPIFY_RECONCILE_SCHEDULE", "*/15 * * * *"),
 		ReconcileLookback:    r.duration("OPSPINE_SHOPIFY_RECONCILE_LOOKBACK", 72*time.Hour),
+		SMTP: SMTP{
+			Host:     r.str("OPSPINE_SMTP_HOST", ""),
+			Port:     r.integer("OPSPINE_SMTP_PORT", 587),
+			Username: r.str("OPSPINE_SMTP_USERNAME", ""),
+			Password: r.str("OPSPINE_SMTP_PASSWORD", ""),
+			TLS:      strings.ToLower(r.str("OPSPINE_SMTP_TLS", "starttls")),
+			From:     r.str("OPSPINE_MAIL_FROM", ""),
+			Timeout:  r.duration("OPSPINE_SMTP_TIMEOUT", 30*time.Second),
+		},
+		EmailSendSchedule:    r.str("OPSPINE_EMAIL_SEND_SCHEDULE", "* * * * *"),
+		EmailMaxAttempts:     r.integer("OPSPINE_EMAIL_MAX_ATTEMPTS", 8),
+		SlackUrgentURL:       r.str("OPSPINE_SLACK_URGENT_URL", ""),
+		SlackAlertsURL:       r.str("OPSPINE_SLACK_ALERTS_URL", ""),
+		SlackDigestURL:       r.str("OPSPINE_SLACK_DIGEST_URL", ""),
+		AlertDeliverSchedule: r.str("OPSPINE_ALERT_DELIVER_SCHEDULE", "* * * * *"),
+		AlertMaxAttempts:     r.integer("OPSPINE_ALERT_MAX_ATTEMPTS", 10),
 	}
 	for _, s := range strings.Split(r.str("OPSPINE_SHOPIFY_WEBHOOK_SECRET", ""), ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -77,6 +122,17 @@ func Load(getenv func(string) string) (Config, error) {
 	c.Timezone = loc
 	if c.WebhookMaxAttempts < 1 {
 		r.errs = append(r.errs, "OPSPINE_WEBHOOK_MAX_ATTEMPTS must be at least 1")
+	}
+	switch c.SMTP.TLS {
+	case "none", "starttls", "tls":
+	default:
+		r.errs = append(r.errs, fmt.Sprintf("OPSPINE_SMTP_TLS=%q must be none, starttls or tls", c.SMTP.TLS))
+	}
+	if c.SMTP.Host != "" && c.SMTP.From == "" {
+		r.errs = append(r.errs, "OPSPINE_MAIL_FROM must be set when OPSPINE_SMTP_HOST is")
+	}
+	if c.EmailMaxAttempts < 1 || c.AlertMaxAttempts < 1 {
+		r.errs = append(r.errs, "OPSPINE_EMAIL_MAX_ATTEMPTS and OPSPINE_ALERT_MAX_ATTEMPTS must be at least 1")
 	}
 	if c.WebhookMaxBodyBytes < 1024 {
 		r.errs = append(r.errs, "OPSPINE_WEBHOOK_MAX_BODY_BYTES must be at least 1024")
