@@ -18,11 +18,14 @@ func (s *Spine) bindOpsApi(se *core.ServeEvent) {
 	g.Bind(requireStaff())
 	managers := requireStaff(RoleAdmin, RoleManager)
 
+	g.GET("/health", s.health)
 	g.GET("/jobs", s.listJobs)
 	g.POST("/jobs/{name}/run", s.runJob).Bind(managers)
 
 	g.POST("/webhooks/reprocess", s.reprocessWebhooksSince).Bind(managers)
 	g.POST("/webhooks/{id}/reprocess", s.reprocessWebhook)
+
+	s.bindOutboxApi(g)
 
 	g.GET("/customers/{id}/export", s.exportCustomer).Bind(managers)
 	g.POST("/data-requests/{id}/export", s.exportDataRequest).Bind(managers)

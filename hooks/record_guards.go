@@ -15,16 +15,19 @@ import (
 // audit trail. Staff (superusers included, in the admin UI) may read them and edit
 // only the fields listed; state changes go through the actions that own them.
 var systemWritten = map[string][]string{
-	"customers":       nil,
-	"orders":          nil,
-	"order_items":     nil,
-	"refunds":         nil,
-	"webhook_inbox":   nil, // status → pending is the reprocess action (bindWebhookInboxActions)
-	"dead_letters":    {"resolved"},
-	"ops_events":      nil,
-	"monitoring_runs": nil,
-	"data_requests":   nil,
-	"config":          {"value"},
+	"customers":           nil,
+	"orders":              nil,
+	"order_items":         nil,
+	"refunds":             nil,
+	"webhook_inbox":       nil, // status → pending is the reprocess action (bindWebhookInboxActions)
+	"dead_letters":        {"resolved"},
+	"ops_events":          nil,
+	"monitoring_runs":     nil,
+	"data_requests":       nil,
+	"config":              {"value"},
+	"alerts":              nil, // state open → resolved is the resolve-by-hand action (bindAlertActions)
+	"alert_notifications": nil, // state → pending is the send-again action
+	"email_outbox":        nil, // state → pending is the replay action (bindOutboxActions)
 }
 
 // Fields of staff-managed collections that opspine derives.
@@ -33,7 +36,7 @@ var derivedFields = map[string][]string{
 }
 
 // Collections whose records are never deleted by hand: losing them loses messages or history.
-var undeletable = []string{"webhook_inbox", "ops_events", "monitoring_runs", "orders", "dead_letters"}
+var undeletable = []string{"webhook_inbox", "ops_events", "monitoring_runs", "orders", "dead_letters", "alerts", "alert_notifications", "email_outbox"}
 
 // bindDerivedFieldGuards rejects hand edits of derived data with a message that says
 // what to do instead.
@@ -87,6 +90,12 @@ func whatToDoInstead(collection string) string {
 		return "it comes from Shopify: change it there, or add the missing product and reprocess the delivery."
 	case "dead_letters":
 		return "only resolved can be set; reprocess the delivery to replay it."
+	case "alerts":
+		return "to close an alert by hand set its state to resolved; the check reopens it if the condition persists."
+	case "email_outbox":
+		return "to send a failed or dead email again set its state to pending, or POST /api/ops/emails/{id}/retry."
+	case "alert_notifications":
+		return "to send a failed or dead message again set its state to pending."
 	default:
 		return "it is kept as opspine wrote it."
 	}

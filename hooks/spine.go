@@ -10,6 +10,7 @@ import (
 
 	"github.com/opspine/opspine/app/config"
 	"github.com/opspine/opspine/app/ingest"
+	"github.com/opspine/opspine/app/retry"
 	"github.com/opspine/opspine/app/settings"
 	"github.com/opspine/opspine/jobs"
 )
@@ -24,17 +25,23 @@ type Spine struct {
 	Processor *ingest.Processor
 	Pipeline  *ingest.Pipeline
 	Scheduler *jobs.Scheduler
+	// ScheduleJobs starts the scheduler at serve (true from Bind). Tests that drive time
+	// with a fake clock turn it off and run jobs with Scheduler.RunNow, so that moving
+	// the clock never races a scheduled run.
+	ScheduleJobs bool
+	// started is when Bind ran: the job health check gives every job twice its interval from then.
+	started time.Time
 }
 
 // Bind wires opspine onto app: at serve it applies the configured shop, starts the
 // pipeline and the scheduler and registers the routes; on terminate it stops them
 // before PocketBase closes the database.
 func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error) {
-	s := &Spine{App: app, Config: cfg, Clock: clock}
+	s := &Spine{App: app, Config: cfg, Clock: clock, ScheduleJobs: true, started: clock.Now().UTC()}
 	s.Processor = &ingest.Processor{
 		App:         app,
 		MaxAttempts: cfg.WebhookMaxAttempts,
-		Backoff:     ingest.Backoff{Base: cfg.WebhookRetryBase, Max: cfg.WebhookRetryMax},
+		Backoff:     retry.Backoff{Base: cfg.WebhookRetryBase, Max: cfg.WebhookRetryMax},
 		Now:         clock.Now,
 	}
 	s.Pipeline = ingest.NewPipeline(s.Processor, 4096, app.Logger())
@@ -48,7 +55,10 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 			return nil, err
 		}
 	}
-	s.bindWebhookInboxActions() // before the guards: it owns the one edit they would refuse
+	// record actions first: each owns one edit the guards would refuse
+	s.bindWebhookInboxActions()
+	s.bindAlertActions()
+	s.bindOutboxActions()
 	bindDerivedFieldGuards(app)
 	bindShopSecretGuard(app)
 
@@ -62,7 +72,9 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		s.bindShopifyWebhookApi(se)
 		s.bindOpsApi(se)
 		s.Pipeline.Start(2)
-		s.Scheduler.Start()
+		if s.ScheduleJobs {
+			s.Scheduler.Start()
+		}
 		return se.Next()
 	})
 	app.OnTerminate().BindFunc(func(te *core.TerminateEvent) error {

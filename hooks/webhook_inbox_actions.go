@@ -1,8 +1,6 @@
 package hooks
 
 import (
-	"net/http"
-
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/opspine/opspine/app/ingest"
@@ -18,21 +16,13 @@ func (s *Spine) bindWebhookInboxActions() {
 		if e.Record.GetString("status") != ingest.StatusPending || orig.GetString("status") == ingest.StatusPending {
 			return e.Next()
 		}
-		// only the status may change in this action
-		for _, f := range e.Collection.Fields {
-			n := f.GetName()
-			if n != "status" && n != "updated" && !sameValue(orig.Get(n), e.Record.Get(n)) {
-				return e.BadRequestError("To reprocess a delivery change only its status to pending.", nil)
-			}
+		if !onlyChanged(e, "status") {
+			return e.BadRequestError("To reprocess a delivery change only its status to pending.", nil)
 		}
 		if err := ingest.RequestReprocess(e.App, e.Record.Id, actorOf(e.RequestEvent), s.now()); err != nil {
 			return e.InternalServerError("Could not mark the delivery for reprocessing.", err)
 		}
 		s.Pipeline.Enqueue(e.Record.Id)
-		fresh, err := e.App.FindRecordById("webhook_inbox", e.Record.Id)
-		if err != nil {
-			return e.InternalServerError("The delivery is marked for reprocessing but could not be read back.", err)
-		}
-		return e.JSON(http.StatusOK, fresh)
+		return s.answerWithFresh(e, "webhook_inbox")
 	})
 }

@@ -15,13 +15,17 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 	"github.com/pocketbase/pocketbase/core"
+	"github.com/robfig/cron/v3"
 
 	"github.com/opspine/opspine/app/monitor"
 )
 
 // Job is one piece of scheduled work.
 type Job struct {
-	Name     string
+	Name string
+	// Kind is "job" (the default) or "check" (a monitoring check: its outcome is the
+	// check's status).
+	Kind     string
 	Schedule string // cron expression, minute resolution, in the business time zone
 	Timeout  time.Duration
 	// RunAtStart runs the job once as soon as the scheduler starts (to pick up what a
@@ -34,6 +38,10 @@ type Job struct {
 type Outcome struct {
 	Summary string
 	Figures map[string]any
+	// Status is a check's verdict (ok, warning, critical); empty means ok.
+	Status string
+	// Alerted says the run raised or updated an alert.
+	Alerted bool
 }
 
 // Errors of RunNow.
@@ -44,8 +52,8 @@ var (
 
 type registered struct {
 	Job
-	mu     sync.Mutex // singleton: held for the whole run, scheduled or manual
-	handle gocron.Job
+	mu       sync.Mutex // singleton: held for the whole run, scheduled or manual
+	schedule cron.Schedule
 }
 
 // Scheduler owns the gocron scheduler and the jobs registered on it.
@@ -53,6 +61,7 @@ type Scheduler struct {
 	app      core.App
 	clock    clockwork.Clock
 	cron     gocron.Scheduler
+	loc      *time.Location
 	ctx      context.Context
 	cancel   context.CancelFunc
 	mu       sync.Mutex
@@ -63,12 +72,12 @@ type Scheduler struct {
 // New makes a scheduler on clock (clockwork.NewRealClock() in production, a fake
 // clock in tests) in the business time zone.
 func New(app core.App, clock clockwork.Clock, loc *time.Location) (*Scheduler, error) {
-	cron, err := gocron.NewScheduler(gocron.WithClock(clock), gocron.WithLocation(loc), gocron.WithStopTimeout(20*time.Second))
+	gs, err := gocron.NewScheduler(gocron.WithClock(clock), gocron.WithLocation(loc), gocron.WithStopTimeout(20*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new scheduler: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Scheduler{app: app, clock: clock, cron: cron, ctx: ctx, cancel: cancel, jobs: map[string]*registered{}}, nil
+	return &Scheduler{app: app, clock: clock, cron: gs, loc: loc, ctx: ctx, cancel: cancel, jobs: map[string]*registered{}}, nil
 }
 
 // Register adds a job; its schedule is checked now, so a bad one fails at start.
@@ -76,17 +85,24 @@ func (s *Scheduler) Register(j Job) error {
 	if j.Name == "" || j.Run == nil || j.Timeout <= 0 {
 		return fmt.Errorf("jobs: job %q needs a name, a run function and a timeout", j.Name)
 	}
+	if j.Kind == "" {
+		j.Kind = "job"
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.jobs[j.Name]; dup {
 		return fmt.Errorf("jobs: job %q registered twice", j.Name)
 	}
-	r := &registered{Job: j}
+	schedule, err := cron.ParseStandard(j.Schedule)
+	if err != nil {
+		return fmt.Errorf("jobs: job %q schedule %q: %w", j.Name, j.Schedule, err)
+	}
+	r := &registered{Job: j, schedule: schedule}
 	opts := []gocron.JobOption{gocron.WithName(j.Name), gocron.WithSingletonMode(gocron.LimitModeReschedule)}
 	if j.RunAtStart {
 		opts = append(opts, gocron.WithStartAt(gocron.WithStartImmediately()))
 	}
-	handle, err := s.cron.NewJob(gocron.CronJob(j.Schedule, false), gocron.NewTask(func() {
+	_, err = s.cron.NewJob(gocron.CronJob(j.Schedule, false), gocron.NewTask(func() {
 		if _, err := s.run(r, "schedule"); err != nil && !errors.Is(err, ErrJobRunning) {
 			s.app.Logger().Warn("job run failed", slog.String("job", j.Name), slog.String("error", err.Error()))
 		}
@@ -94,7 +110,6 @@ func (s *Scheduler) Register(j Job) error {
 	if err != nil {
 		return fmt.Errorf("jobs: job %q schedule %q: %w", j.Name, j.Schedule, err)
 	}
-	r.handle = handle
 	s.jobs[j.Name] = r
 	return nil
 }
@@ -135,7 +150,7 @@ func (s *Scheduler) run(r *registered, trigger string) (monitor.Run, error) {
 	defer s.inFlight.Done()
 
 	started := s.clock.Now().UTC()
-	id, err := monitor.StartRun(s.app.DB(), r.Name, "job", trigger, started)
+	id, err := monitor.StartRun(s.app.DB(), r.Name, r.Kind, trigger, started)
 	if err != nil {
 		return monitor.Run{}, fmt.Errorf("jobs: %s: %w", r.Name, err)
 	}
@@ -143,8 +158,12 @@ func (s *Scheduler) run(r *registered, trigger string) (monitor.Run, error) {
 	defer cancel()
 	out, runErr := safeRun(ctx, r.Run)
 	finished := s.clock.Now().UTC()
-	run := monitor.Run{ID: id, Name: r.Name, Kind: "job", Trigger: trigger, StartedAt: started, FinishedAt: finished,
-		DurationMs: finished.Sub(started).Milliseconds(), Outcome: monitor.OutcomeOK, Summary: out.Summary, Figures: out.Figures}
+	run := monitor.Run{ID: id, Name: r.Name, Kind: r.Kind, Trigger: trigger, StartedAt: started, FinishedAt: finished,
+		DurationMs: finished.Sub(started).Milliseconds(), Outcome: monitor.OutcomeOK, Summary: out.Summary, Figures: out.Figures,
+		Alerted: out.Alerted}
+	if out.Status != "" {
+		run.Outcome = out.Status
+	}
 	switch {
 	case runErr != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		run.Outcome, run.Error = monitor.OutcomeTimeout, fmt.Sprintf("timed out after %s: %v", r.Timeout, runErr)
@@ -169,12 +188,15 @@ func safeRun(ctx context.Context, fn func(context.Context) (Outcome, error)) (ou
 
 // Status is a job as GET /api/ops/jobs lists it.
 type Status struct {
-	Name     string       `json:"name"`
-	Schedule string       `json:"schedule"`
-	Timeout  string       `json:"timeout"`
-	Running  bool         `json:"running"`
-	NextRun  time.Time    `json:"next_run,omitzero"`
-	LastRun  *monitor.Run `json:"last_run"`
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Schedule string `json:"schedule"`
+	// Interval is the time between its next two scheduled runs.
+	Interval time.Duration `json:"interval_ns"`
+	Timeout  string        `json:"timeout"`
+	Running  bool          `json:"running"`
+	NextRun  time.Time     `json:"next_run,omitzero"`
+	LastRun  *monitor.Run  `json:"last_run"`
 }
 
 // List returns every job with its last run and next run, by name.
@@ -188,15 +210,15 @@ func (s *Scheduler) List() ([]Status, error) {
 	sort.Slice(regs, func(i, j int) bool { return regs[i].Name < regs[j].Name })
 	out := make([]Status, 0, len(regs))
 	for _, r := range regs {
-		st := Status{Name: r.Name, Schedule: r.Schedule, Timeout: r.Timeout.String()}
+		st := Status{Name: r.Name, Kind: r.Kind, Schedule: r.Schedule, Timeout: r.Timeout.String()}
 		if r.mu.TryLock() {
 			r.mu.Unlock()
 		} else {
 			st.Running = true
 		}
-		if next, err := r.handle.NextRun(); err == nil {
-			st.NextRun = next.UTC()
-		}
+		// from the schedule itself, so it is known before the scheduler starts
+		next := r.schedule.Next(s.clock.Now().In(s.loc))
+		st.NextRun, st.Interval = next.UTC(), r.schedule.Next(next).Sub(next)
 		last, ok, err := monitor.LastRun(s.app.DB(), r.Name)
 		if err != nil {
 			return nil, err
@@ -205,6 +227,23 @@ func (s *Scheduler) List() ([]Status, error) {
 			st.LastRun = &last
 		}
 		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Health lists every job with its interval and last success, for the job health check.
+func (s *Scheduler) Health() ([]monitor.JobHealth, error) {
+	list, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]monitor.JobHealth, 0, len(list))
+	for _, st := range list {
+		last, err := monitor.LastSuccess(s.app.DB(), st.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, monitor.JobHealth{Name: st.Name, Interval: st.Interval, LastSuccess: last})
 	}
 	return out, nil
 }

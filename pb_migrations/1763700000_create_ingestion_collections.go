@@ -185,6 +185,8 @@ func createIngestionCollections(app core.App) error {
 	inbox.AddIndex("idx_inbox_webhook_id", true, "shop_domain, webhook_id", "")
 	inbox.AddIndex("idx_inbox_retry_queue", false, "status, next_attempt_at", "status = 'pending' OR status = 'failed'")
 	inbox.AddIndex("idx_inbox_received", false, "received_at", "")
+	inbox.AddIndex("idx_inbox_status_received", false, "status, received_at", "")
+	inbox.AddIndex("idx_inbox_processed", false, "processed_at", "")
 	inbox.AddIndex("idx_inbox_resource", false, "resource_id", "resource_id != ''")
 	readableByStaff(inbox)
 
@@ -203,6 +205,7 @@ func createIngestionCollections(app core.App) error {
 	)
 	deadLetters.Fields.Add(timestamps()...)
 	deadLetters.AddIndex("idx_dead_letters_open", false, "resolved, created", "")
+	deadLetters.AddIndex("idx_dead_letters_created", false, "created", "")
 	deadLetters.AddIndex("idx_dead_letters_inbox", false, "inbox", "inbox != ''")
 	readableByStaff(deadLetters)
 

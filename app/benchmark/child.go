@@ -207,6 +207,53 @@ func (c *child) count(ctx context.Context, status string) (int, error) {
 	return out.TotalItems, nil
 }
 
+// lags returns, for every delivery received since `since`, how long after it was
+// committed its processing finished: processed_at (when processing started) plus
+// processing_ms, minus received_at; millisecond precision.
+func (c *child) lags(ctx context.Context, since time.Time) ([]time.Duration, error) {
+	var out []time.Duration
+	for page := 1; ; page++ {
+		q := url.Values{}
+		q.Set("filter", fmt.Sprintf("(received_at>='%s' && processed_at!='')", since.UTC().Format(pbDate)))
+		q.Set("fields", "received_at,processed_at,processing_ms")
+		q.Set("perPage", "1000")
+		q.Set("page", fmt.Sprint(page))
+		q.Set("skipTotal", "1")
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/collections/webhook_inbox/records?"+q.Encode(), nil)
+		req.Header.Set("Authorization", c.token)
+		res, err := c.client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("list processing times: %w", err)
+		}
+		var list struct {
+			Items []struct {
+				ReceivedAt  string `json:"received_at"`
+				ProcessedAt string `json:"processed_at"`
+				Processing  int64  `json:"processing_ms"`
+			} `json:"items"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&list)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("list processing times: status %d (%v)", res.StatusCode, err)
+		}
+		for _, it := range list.Items {
+			r, err1 := time.Parse(pbDate, it.ReceivedAt)
+			p, err2 := time.Parse(pbDate, it.ProcessedAt)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("list processing times: dates %q, %q", it.ReceivedAt, it.ProcessedAt)
+			}
+			out = append(out, p.Sub(r)+time.Duration(it.Processing)*time.Millisecond)
+		}
+		if len(list.Items) < 1000 {
+			return out, nil
+		}
+	}
+}
+
+// pbDate is how PocketBase stores and filters dates.
+const pbDate = "2006-01-02 15:04:05.000Z"
+
 // inboxCounts is webhook_inbox by status.
 type inboxCounts struct{ Pending, Processed, Failed, Dead, Skipped int }
 
@@ -228,28 +275,65 @@ func (c *child) counts(ctx context.Context) (inboxCounts, error) {
 // errNotSettled is waitSettled's answer when deliveries are still pending at its limit.
 var errNotSettled = errors.New("not settled")
 
-// waitSettled polls until nothing is pending and returns when that was first seen.
-func (c *child) waitSettled(ctx context.Context, limit time.Duration) (time.Time, error) {
+// waitSettled waits until nothing is pending and returns when the last delivery was
+// seen processed. Counting pending rows scans webhook_inbox, which would slow the very
+// processing being timed, so it polls the last answered delivery by id (a primary-key
+// read) and counts only to confirm; deliveries the live pipeline never took (its queue
+// was full) wait for the retry job, and are then polled for by count, less often.
+func (c *child) waitSettled(ctx context.Context, lastID string, limit time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(limit)
+	interval := 10 * time.Millisecond
+	lastDone := lastID == ""
 	for {
-		n, err := c.count(ctx, "pending")
-		if err != nil {
-			return time.Time{}, err
+		seen := time.Now()
+		if !lastDone {
+			status, err := c.status(ctx, lastID)
+			if err != nil {
+				return time.Time{}, err
+			}
+			lastDone = status != "pending"
 		}
-		if n == 0 {
-			return time.Now(), nil
-		}
-		if time.Now().After(deadline) {
-			return time.Now(), fmt.Errorf("%w: %d deliveries still pending after %s", errNotSettled, n, limit)
+		if lastDone {
+			n, err := c.count(ctx, "pending")
+			if err != nil {
+				return time.Time{}, err
+			}
+			if n == 0 {
+				return seen, nil
+			}
+			interval = 250 * time.Millisecond
+			if time.Now().After(deadline) {
+				return time.Now(), fmt.Errorf("%w: %d deliveries still pending after %s", errNotSettled, n, limit)
+			}
+		} else if time.Now().After(deadline) {
+			return time.Now(), fmt.Errorf("%w: delivery %s still pending after %s", errNotSettled, lastID, limit)
 		}
 		select {
 		case <-c.exited:
 			return time.Time{}, fmt.Errorf("opspine serve exited (%v):\n%s", c.waitErr, c.logTail())
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
-		case <-time.After(50 * time.Millisecond): // each poll is a COUNT over webhook_inbox: keep it rare
+		case <-time.After(interval):
 		}
 	}
+}
+
+// status reads one webhook_inbox row's status by id.
+func (c *child) status(ctx context.Context, id string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/collections/webhook_inbox/records/"+url.PathEscape(id)+"?fields=status", nil)
+	req.Header.Set("Authorization", c.token)
+	res, err := c.client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("read delivery %s: %w", id, err)
+	}
+	defer res.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("read delivery %s: status %d (%v)", id, res.StatusCode, err)
+	}
+	return out.Status, nil
 }
 
 // stop sends SIGTERM and waits up to 15 s before killing the child.

@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
+
+	"github.com/opspine/opspine/app/ingest"
 )
 
 // Options say how much load each phase sends.
@@ -47,6 +50,15 @@ type Phase struct {
 	Answered time.Duration
 	// Delta of webhook_inbox by status over the phase.
 	Inbox inboxCounts
+	// Lag is how long after its commit each delivery's processing finished: p50, p99, max,
+	// and how many waited longer than the retry job's grace (the live queue was full).
+	LagP50, LagP99, LagMax time.Duration
+	LaterThanGrace         int
+	// ServerCPU and ClientCPU are the CPU time the server and this bench used over the
+	// phase (-1 when unknown): both share the machine's cores.
+	ServerCPU, ClientCPU time.Duration
+	// MachineCPU is the CPU time every process on the machine used over the phase.
+	MachineCPU time.Duration
 }
 
 // ProcessedPerSecond is deliveries fully processed per second of the phase.
@@ -57,7 +69,9 @@ func (p Phase) AnsweredPerSecond() float64 { return rate(p.Sent, p.Answered) }
 
 // Report is everything one run measured.
 type Report struct {
-	Options    Options
+	Options Options
+	// CPUBusy is the share of all CPUs busy in the second before the run (-1 if unknown).
+	CPUBusy    float64
 	Payload    PayloadSize
 	Ceiling    CeilingResult
 	Throughput Phase
@@ -105,6 +119,7 @@ func (r Report) Problems() []string {
 // latency phases against it. The temp dir and the server are gone when it returns.
 func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	rep.Options = opts
+	rep.CPUBusy = cpuBusy()
 	if opts.Deliveries < 1 || opts.Concurrency < 1 || opts.Rate < 1 || opts.Duration <= 0 || opts.Warmup < 0 {
 		return rep, errors.New("bench: deliveries, concurrency, rate and duration must be positive")
 	}
@@ -201,15 +216,24 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 // holds the counts at its start and is moved on to the counts at its end.
 func runPhase(ctx context.Context, srv *child, before *inboxCounts, opts Options, send func() *answers) (Phase, error) {
 	var p Phase
+	server0, client0 := cpuTime(srv.cmd.Process.Pid), cpuTime(0)
+	machine0, _ := machineCPU()
 	start := time.Now()
 	a := send()
 	p.Answered = time.Since(start)
 	p.Answers = a.summary()
-	settled, settleErr := srv.waitSettled(ctx, opts.SettleTimeout)
+	settled, settleErr := srv.waitSettled(ctx, a.lastID, opts.SettleTimeout)
 	if settleErr != nil && !errors.Is(settleErr, errNotSettled) {
 		return p, settleErr
 	}
 	p.Elapsed = settled.Sub(start)
+	p.ServerCPU, p.ClientCPU, p.MachineCPU = -1, -1, -1
+	if server1, client1 := cpuTime(srv.cmd.Process.Pid), cpuTime(0); server0 >= 0 && server1 >= 0 && client0 >= 0 && client1 >= 0 {
+		p.ServerCPU, p.ClientCPU = server1-server0, client1-client0
+	}
+	if machine1, _ := machineCPU(); machine0 >= 0 && machine1 >= 0 {
+		p.MachineCPU = machine1 - machine0
+	}
 	after, err := srv.counts(ctx)
 	if err != nil {
 		return p, err
@@ -222,5 +246,19 @@ func runPhase(ctx context.Context, srv *child, before *inboxCounts, opts Options
 		Skipped:   after.Skipped - before.Skipped,
 	}
 	*before = after
+	lags, err := srv.lags(ctx, start.Truncate(time.Millisecond))
+	if err != nil {
+		return p, err
+	}
+	slices.Sort(lags)
+	p.LagP50, p.LagP99 = percentile(lags, 50), percentile(lags, 99)
+	if len(lags) > 0 {
+		p.LagMax = lags[len(lags)-1]
+	}
+	for _, l := range lags {
+		if l > ingest.PendingGrace {
+			p.LaterThanGrace++
+		}
+	}
 	return p, settleErr
 }

@@ -83,11 +83,12 @@ func newClient(conns int) *http.Client {
 	}
 }
 
-// post sends d as Shopify would and reads the whole answer.
-func post(ctx context.Context, client *http.Client, base string, d delivery) (int, error) {
+// post sends d as Shopify would, reads the whole answer and returns the inbox id it
+// names (the webhook answers {"id": ..., "duplicate": ...}).
+func post(ctx context.Context, client *http.Client, base string, d delivery) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/webhooks/shopify", bytes.NewReader(d.body))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	h := req.Header
 	h.Set("Content-Type", "application/json")
@@ -100,11 +101,17 @@ func post(ctx context.Context, client *http.Client, base string, d delivery) (in
 	h.Set("X-Shopify-Hmac-Sha256", d.signature)
 	res, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	_, err = io.Copy(io.Discard, res.Body)
+	body, err := io.ReadAll(res.Body)
 	res.Body.Close()
-	return res.StatusCode, err
+	var answer struct {
+		ID string `json:"id"`
+	}
+	if err == nil && res.StatusCode == http.StatusOK {
+		err = json.Unmarshal(body, &answer)
+	}
+	return res.StatusCode, answer.ID, err
 }
 
 // answers collects what the server answered.
@@ -115,12 +122,17 @@ type answers struct {
 	other     map[int]int // status code → count
 	errors    int
 	lastErr   error
+	// lastID is the inbox id in the answer that came last.
+	lastID string
 }
 
-func (a *answers) add(status int, err error, took time.Duration) {
+func (a *answers) add(status int, id string, err error, took time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.latencies = append(a.latencies, took)
+	if id != "" {
+		a.lastID = id
+	}
 	switch {
 	case err != nil:
 		a.errors++
@@ -186,8 +198,8 @@ func sendClosed(ctx context.Context, client *http.Client, base string, ds []deli
 					return
 				}
 				start := time.Now()
-				status, err := post(ctx, client, base, ds[i])
-				a.add(status, err, time.Since(start))
+				status, id, err := post(ctx, client, base, ds[i])
+				a.add(status, id, err, time.Since(start))
 			}
 		})
 	}
@@ -214,8 +226,8 @@ func sendOpen(ctx context.Context, client *http.Client, base string, ds []delive
 			}
 		}
 		wg.Go(func() {
-			status, err := post(ctx, client, base, ds[i])
-			a.add(status, err, time.Since(scheduled))
+			status, id, err := post(ctx, client, base, ds[i])
+			a.add(status, id, err, time.Since(scheduled))
 		})
 	}
 	wg.Wait()

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/opspine/opspine/app/ingest"
 )
 
 // Targets from the issue; the bench prints figures beside them and never fails on them.
@@ -23,6 +25,13 @@ func (r Report) Table() string {
 	o := r.Options
 	fmt.Fprintf(&b, "opspine bench: signed Shopify orders/create deliveries over HTTP on loopback into `opspine serve`\n")
 	fmt.Fprintf(&b, "machine: %d CPUs%s, %s/%s, %s\n", runtime.NumCPU(), cpuModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	if r.CPUBusy >= 0 {
+		busy := ""
+		if r.CPUBusy > 0.10 {
+			busy = " (WARNING: other processes were busy; these figures understate this machine)"
+		}
+		fmt.Fprintf(&b, "CPU busy in the second before the run: %.0f%%%s\n", 100*r.CPUBusy, busy)
+	}
 	fmt.Fprintf(&b, "payload: %s bytes mean (%s to %s), distinct order and customer per delivery\n",
 		thousands(float64(r.Payload.Mean)), thousands(float64(r.Payload.Min)), thousands(float64(r.Payload.Max)))
 	fmt.Fprintf(&b, "load: %d warm-up, then %d deliveries from %d keep-alive connections, then %d/s for %s open loop\n\n",
@@ -41,6 +50,8 @@ func (r Report) Table() string {
 		{fmt.Sprintf("answer p50 / p99 at %d/s", o.Rate), ms(l.P50) + " / " + ms(l.P99), "target p99 < " + ms(TargetAnswerP99),
 			verdict(float64(l.P99)/float64(TargetAnswerP99), l.P99 < TargetAnswerP99 && l.Sent > 0)},
 		{fmt.Sprintf("answer max at %d/s", o.Rate), ms(l.Max), "", ""},
+		{fmt.Sprintf("commit to processed p50 / p99 / max at %d connections", o.Concurrency), ms(t.LagP50) + " / " + ms(t.LagP99) + " / " + ms(t.LagMax), "(from webhook_inbox times)", ""},
+		{fmt.Sprintf("commit to processed p50 / p99 / max at %d/s", o.Rate), ms(l.LagP50) + " / " + ms(l.LagP99) + " / " + ms(l.LagMax), "", ""},
 	}
 	writeTable(&b, rows)
 
@@ -52,6 +63,23 @@ func (r Report) Table() string {
 		fmt.Fprintf(&b, "%s phase: %d sent, %d answered 200, %d other, %d transport errors; %d processed, %d pending, %d failed, %d dead, %d skipped; answered in %s, all processed %s after the first send\n",
 			p.name, p.ph.Sent, p.ph.OK, otherCount(p.ph.Other), p.ph.Errors, p.ph.Inbox.Processed, p.ph.Inbox.Pending,
 			p.ph.Inbox.Failed, p.ph.Inbox.Dead, p.ph.Inbox.Skipped, secs(p.ph.Answered), secs(p.ph.Elapsed))
+		if p.ph.ServerCPU >= 0 && p.ph.Elapsed > 0 {
+			cores := func(d time.Duration) float64 { return d.Seconds() / p.ph.Elapsed.Seconds() }
+			others := ""
+			if p.ph.MachineCPU >= 0 {
+				rest := max(0, p.ph.MachineCPU-p.ph.ServerCPU-p.ph.ClientCPU)
+				others = fmt.Sprintf(", other processes %.2f cores", cores(rest))
+				if cores(rest) > 0.1 {
+					others += " (WARNING: they competed with the server)"
+				}
+			}
+			fmt.Fprintf(&b, "  CPU over the phase (of %d cores): server %.2f, bench client %.2f%s\n",
+				runtime.NumCPU(), cores(p.ph.ServerCPU), cores(p.ph.ClientCPU), others)
+		}
+		if p.ph.LaterThanGrace > 0 {
+			fmt.Fprintf(&b, "  %d of them waited over %s for processing: the live pipeline's queue was full, so the webhook-retry job took them\n",
+				p.ph.LaterThanGrace, ingest.PendingGrace)
+		}
 	}
 	if problems := r.Problems(); len(problems) > 0 {
 		fmt.Fprintf(&b, "DELIVERY PROBLEMS:\n  %s\n", strings.Join(problems, "\n  "))
@@ -146,6 +174,18 @@ func ms(d time.Duration) string {
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+// cpuBusy is the share of all CPUs busy over the next second, or -1: other processes'
+// work slows every figure, so the table says how idle the machine was.
+func cpuBusy() float64 {
+	b0, t0 := machineCPU()
+	time.Sleep(time.Second)
+	b1, t1 := machineCPU()
+	if b0 < 0 || b1 < 0 || t1 <= t0 {
+		return -1
+	}
+	return float64(b1-b0) / float64(t1-t0)
+}
 
 // cpuModel is ", <model name>" from /proc/cpuinfo where there is one.
 func cpuModel() string {

@@ -10,6 +10,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/opspine/opspine/app/opsevents"
+	"github.com/opspine/opspine/app/retry"
 	"github.com/opspine/opspine/app/sqlstore"
 )
 
@@ -30,7 +31,7 @@ type OrderHook func(txApp core.App, change OrderChange) error
 type Processor struct {
 	App         core.App
 	MaxAttempts int
-	Backoff     Backoff
+	Backoff     retry.Backoff
 	// Now is the clock; nil is time.Now.
 	Now        func() time.Time
 	orderHooks []OrderHook

@@ -20,6 +20,9 @@ const (
 	OutcomeOK      = "ok"
 	OutcomeError   = "error"
 	OutcomeTimeout = "timeout"
+	// Outcomes of a check run, besides error and timeout.
+	OutcomeWarning  = "warning"
+	OutcomeCritical = "critical"
 )
 
 // Run is one monitoring_runs row.
@@ -35,6 +38,7 @@ type Run struct {
 	Summary    string         `json:"summary,omitempty"`
 	Error      string         `json:"error,omitempty"`
 	Figures    map[string]any `json:"figures,omitempty"`
+	Alerted    bool           `json:"alerted"`
 }
 
 // StartRun writes a running row before the work starts, so a run that never finishes
@@ -57,7 +61,7 @@ func FinishRun(db dbx.Builder, r Run) error {
 	}
 	return sqlstore.Update(db, "monitoring_runs", r.ID, r.FinishedAt, dbx.Params{
 		"outcome": r.Outcome, "finished_at": sqlstore.FormatTime(r.FinishedAt), "duration_ms": r.DurationMs,
-		"summary": r.Summary, "error": r.Error, "figures": string(figures),
+		"summary": r.Summary, "error": r.Error, "figures": string(figures), "alerted": r.Alerted,
 	})
 }
 
@@ -75,9 +79,10 @@ func LastRun(db dbx.Builder, name string) (Run, bool, error) {
 		Summary    string `db:"summary"`
 		Error      string `db:"error"`
 		Figures    string `db:"figures"`
+		Alerted    bool   `db:"alerted"`
 	}
 	err := db.NewQuery(`SELECT id, name, kind, outcome, trigger, started_at, finished_at, duration_ms, summary, error,
-		COALESCE(figures, 'null') AS figures FROM monitoring_runs WHERE name = {:name} ORDER BY started_at DESC LIMIT 1`).
+		COALESCE(figures, 'null') AS figures, alerted FROM monitoring_runs WHERE name = {:name} ORDER BY started_at DESC LIMIT 1`).
 		Bind(dbx.Params{"name": name}).One(&row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
@@ -86,7 +91,7 @@ func LastRun(db dbx.Builder, name string) (Run, bool, error) {
 		return Run{}, false, fmt.Errorf("last run of %s: %w", name, err)
 	}
 	r := Run{ID: row.ID, Name: row.Name, Kind: row.Kind, Outcome: row.Outcome, Trigger: row.Trigger,
-		DurationMs: row.DurationMs, Summary: row.Summary, Error: row.Error}
+		DurationMs: row.DurationMs, Summary: row.Summary, Error: row.Error, Alerted: row.Alerted}
 	if r.StartedAt, err = sqlstore.ParseTime(row.StartedAt); err != nil {
 		return r, true, err
 	}
@@ -95,4 +100,36 @@ func LastRun(db dbx.Builder, name string) (Run, bool, error) {
 	}
 	_ = json.Unmarshal([]byte(row.Figures), &r.Figures)
 	return r, true, nil
+}
+
+// LastSuccess returns when name last finished without error or timeout (a check that
+// reported warning or critical did run), or the zero time.
+func LastSuccess(db dbx.Builder, name string) (time.Time, error) {
+	var finished string
+	err := db.NewQuery(`SELECT finished_at FROM monitoring_runs WHERE name = {:name}
+		AND outcome IN ('ok', 'warning', 'critical') ORDER BY started_at DESC LIMIT 1`).
+		Bind(dbx.Params{"name": name}).Row(&finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last success of %s: %w", name, err)
+	}
+	return sqlstore.ParseTime(finished)
+}
+
+// PreviousRunStart returns when name last started before `before` (its current run is
+// already written as running), or ok false.
+func PreviousRunStart(db dbx.Builder, name string, before time.Time) (time.Time, bool, error) {
+	var started string
+	err := db.NewQuery(`SELECT started_at FROM monitoring_runs WHERE name = {:name} AND started_at < {:before}
+		ORDER BY started_at DESC LIMIT 1`).Bind(dbx.Params{"name": name, "before": sqlstore.FormatTime(before)}).Row(&started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("previous run of %s: %w", name, err)
+	}
+	t, err := sqlstore.ParseTime(started)
+	return t, err == nil, err
 }

@@ -1,11 +1,13 @@
-package ingest
+// Package retry spaces the attempts of everything opspine retries: webhook deliveries,
+// emails, Slack messages.
+package retry
 
 import (
 	"math/rand/v2"
 	"time"
 )
 
-// Backoff spaces retries of a failed delivery: base doubled per attempt, capped at
+// Backoff spaces the retries of a failed attempt: base doubled per attempt, capped at
 // max, with "full jitter" (a random delay between half and all of it) so that many
 // failures at once do not retry in lockstep.
 type Backoff struct {
