@@ -26,6 +26,8 @@ func (s *Spine) bindOpsApi(se *core.ServeEvent) {
 	g.POST("/webhooks/{id}/reprocess", s.reprocessWebhook)
 
 	s.bindOutboxApi(g)
+	s.bindBatchesApi(g)
+	s.bindLabResultsApi(g)
 
 	g.GET("/customers/{id}/export", s.exportCustomer).Bind(managers)
 	g.POST("/data-requests/{id}/export", s.exportDataRequest).Bind(managers)

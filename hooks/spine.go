@@ -59,6 +59,8 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 	s.bindWebhookInboxActions()
 	s.bindAlertActions()
 	s.bindOutboxActions()
+	s.bindBatchRecordHooks()
+	s.bindLabResultRecordHooks()
 	bindDerivedFieldGuards(app)
 	bindShopSecretGuard(app)
 
@@ -71,6 +73,7 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		}
 		s.bindShopifyWebhookApi(se)
 		s.bindOpsApi(se)
+		s.bindProofPages(se)
 		s.Pipeline.Start(2)
 		if s.ScheduleJobs {
 			s.Scheduler.Start()

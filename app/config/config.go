@@ -4,7 +4,9 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +60,19 @@ type Config struct {
 	AlertDeliverSchedule string
 	// AlertMaxAttempts is how many failed deliveries an alert notification gets before it is dead.
 	AlertMaxAttempts int
+
+	// PublicURL is where customers reach opspine; proof URLs are PublicURL + /proof/<public id>.
+	PublicURL string
+	// BatchPrefix starts every batch code: <PREFIX>-YYMMDD-NNN.
+	BatchPrefix string
+	// PublicIDKey keys the hash that makes a batch's public id; empty: a random key kept
+	// in the data directory (opspine_public_id.key) is made at first start.
+	PublicIDKey string
+	// CopackerEmail receives each new batch's label.
+	CopackerEmail string
+	// LabelWidthMM and LabelHeightMM are the pouch label size.
+	LabelWidthMM  float64
+	LabelHeightMM float64
 }
 
 // SMTP is the outgoing mail server.
@@ -108,7 +123,12 @@ func Load(getenv func(string) string) (Config, error) {
 		SlackDigestURL:       r.str("OPSPINE_SLACK_DIGEST_URL", ""),
 		AlertDeliverSchedule: r.str("OPSPINE_ALERT_DELIVER_SCHEDULE", "* * * * *"),
 		AlertMaxAttempts:     r.integer("OPSPINE_ALERT_MAX_ATTEMPTS", 10),
+		PublicURL:            strings.TrimRight(r.str("OPSPINE_PUBLIC_URL", "http://127.0.0.1:8090"), "/"),
+		BatchPrefix:          strings.ToUpper(r.str("OPSPINE_BATCH_PREFIX", "B")),
+		PublicIDKey:          r.str("OPSPINE_PUBLIC_ID_KEY", ""),
+		CopackerEmail:        r.str("OPSPINE_COPACKER_EMAIL", ""),
 	}
+	c.LabelWidthMM, c.LabelHeightMM = r.size("OPSPINE_LABEL_SIZE_MM", 62, 29)
 	for _, s := range strings.Split(r.str("OPSPINE_SHOPIFY_WEBHOOK_SECRET", ""), ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			c.ShopifyWebhookSecrets = append(c.ShopifyWebhookSecrets, s)
@@ -133,6 +153,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.EmailMaxAttempts < 1 || c.AlertMaxAttempts < 1 {
 		r.errs = append(r.errs, "OPSPINE_EMAIL_MAX_ATTEMPTS and OPSPINE_ALERT_MAX_ATTEMPTS must be at least 1")
+	}
+	if !regexp.MustCompile(`^[A-Z0-9]{1,8}$`).MatchString(c.BatchPrefix) {
+		r.errs = append(r.errs, fmt.Sprintf("OPSPINE_BATCH_PREFIX=%q must be 1 to 8 letters or digits", c.BatchPrefix))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.errs = append(r.errs, fmt.Sprintf("OPSPINE_PUBLIC_URL=%q must be an http(s) URL such as https://proof.example.com", c.PublicURL))
 	}
 	if c.WebhookMaxBodyBytes < 1024 {
 		r.errs = append(r.errs, "OPSPINE_WEBHOOK_MAX_BODY_BYTES must be at least 1024")
@@ -169,6 +195,22 @@ func (r *reader) integer(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// size reads "WIDTHxHEIGHT" in millimetres, e.g. 62x29.
+func (r *reader) size(name string, defW, defH float64) (float64, float64) {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return defW, defH
+	}
+	ws, hs, ok := strings.Cut(strings.ToLower(v), "x")
+	w, errW := strconv.ParseFloat(strings.TrimSpace(ws), 64)
+	h, errH := strconv.ParseFloat(strings.TrimSpace(hs), 64)
+	if !ok || errW != nil || errH != nil || w < 20 || h < 15 || w > 300 || h > 300 {
+		r.errs = append(r.errs, fmt.Sprintf("%s=%q must be WIDTHxHEIGHT in mm between 20x15 and 300x300, e.g. 62x29", name, v))
+		return defW, defH
+	}
+	return w, h
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {
