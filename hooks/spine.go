@@ -44,7 +44,7 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		Backoff:     retry.Backoff{Base: cfg.WebhookRetryBase, Max: cfg.WebhookRetryMax},
 		Now:         clock.Now,
 	}
-	s.Pipeline = ingest.NewPipeline(s.Processor, 4096, app.Logger())
+	s.Pipeline = ingest.NewPipeline(s.Processor, 16384, app.Logger())
 	sched, err := jobs.New(app, clock, cfg.Timezone)
 	if err != nil {
 		return nil, err

@@ -174,6 +174,7 @@ func redactStoredPayloads(c *applyContext, resources []string, identifiers []str
 	}
 	err := c.db.Select("id", "payload").From("webhook_inbox").
 		Where(dbx.HashExp{"shop_domain": c.shop.Domain}).AndWhere(dbx.In("resource_id", toAny(resources)...)).
+		AndWhere(dbx.NewExp("resource_id != ''")). // lets SQLite use the partial index
 		AndWhere(dbx.NewExp("id != {:self}", dbx.Params{"self": c.row.ID})).All(&rows)
 	if err != nil {
 		return 0, fmt.Errorf("find payloads to redact: %w", err)
@@ -210,7 +211,8 @@ func redactPayloadRow(c *applyContext, id, payload string) error {
 	if _, err := c.db.Update("webhook_inbox", dbx.Params{"payload": red}, dbx.HashExp{"id": id}).Execute(); err != nil {
 		return fmt.Errorf("redact payload of delivery %s: %w", id, err)
 	}
-	if _, err := c.db.Update("dead_letters", dbx.Params{"payload": red}, dbx.HashExp{"inbox": id}).Execute(); err != nil {
+	if _, err := c.db.Update("dead_letters", dbx.Params{"payload": red},
+		dbx.And(dbx.HashExp{"inbox": id}, dbx.NewExp("inbox != ''"))).Execute(); err != nil {
 		return fmt.Errorf("redact dead letter of delivery %s: %w", id, err)
 	}
 	return nil

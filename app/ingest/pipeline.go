@@ -3,19 +3,28 @@ package ingest
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
+
+	"github.com/pocketbase/dbx"
 )
+
+// batchSize bounds how many deliveries share one commit.
+const batchSize = 64
 
 // Pipeline processes committed deliveries in the background so the webhook answers
 // as soon as the delivery is stored. It holds ids only: whatever it has not processed
 // when the process stops is still pending in webhook_inbox, and the retry job takes it.
+// When a burst overflows its queue it remembers, and once the queue is drained it
+// fetches the pending rows it could not hold from the database.
 type Pipeline struct {
-	proc   *Processor
-	queue  chan string
-	quit   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.RWMutex
-	closed bool
-	logger *slog.Logger
+	proc       *Processor
+	queue      chan string
+	quit       chan struct{}
+	wg         sync.WaitGroup
+	mu         sync.RWMutex
+	closed     bool
+	overflowed atomic.Bool
+	logger     *slog.Logger
 }
 
 // NewPipeline makes a pipeline with room for size waiting ids.
@@ -24,28 +33,98 @@ func NewPipeline(proc *Processor, size int, logger *slog.Logger) *Pipeline {
 }
 
 // Start runs the workers. SQLite has one writer, so more than two gain nothing: one
-// decodes while the other commits.
+// reads the next batch while the other commits.
 func (q *Pipeline) Start(workers int) {
 	for range workers {
 		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
-			for {
-				select {
-				case <-q.quit:
-					return
-				case id := <-q.queue:
-					if _, err := q.proc.Process(id); err != nil {
-						q.logger.Error("process delivery", slog.String("inbox_id", id), slog.String("error", err.Error()))
-					}
-				}
+		go q.work()
+	}
+}
+
+func (q *Pipeline) work() {
+	defer q.wg.Done()
+	for {
+		select {
+		case <-q.quit:
+			return
+		case id := <-q.queue:
+			q.process(q.drain(id))
+		default:
+			if q.overflowed.CompareAndSwap(true, false) {
+				q.refill()
+				continue
 			}
-		}()
+			select {
+			case <-q.quit:
+				return
+			case id := <-q.queue:
+				q.process(q.drain(id))
+			}
+		}
+	}
+}
+
+// drain takes what else is waiting, up to a batch.
+func (q *Pipeline) drain(first string) []string {
+	ids := []string{first}
+	for len(ids) < batchSize {
+		select {
+		case id := <-q.queue:
+			ids = append(ids, id)
+		default:
+			return ids
+		}
+	}
+	return ids
+}
+
+// refill processes the pending deliveries an overflow left out of the queue, oldest first.
+func (q *Pipeline) refill() {
+	for {
+		var ids []string
+		err := q.proc.App.DB().NewQuery(`SELECT id FROM webhook_inbox WHERE status = 'pending'
+			ORDER BY next_attempt_at LIMIT {:n}`).Bind(dbx.Params{"n": batchSize}).Column(&ids)
+		if err != nil {
+			q.logger.Error("pipeline: read pending deliveries", slog.String("error", err.Error()))
+			return
+		}
+		if len(ids) == 0 {
+			return
+		}
+		q.process(ids)
+		select {
+		case <-q.quit:
+			return
+		default:
+		}
+		if len(ids) < batchSize {
+			return
+		}
+	}
+}
+
+// process works through ids in as many commits as the time budget needs, letting
+// waiting webhooks store their deliveries in between.
+func (q *Pipeline) process(ids []string) {
+	for len(ids) > 0 {
+		results, err := q.proc.ProcessBatch(ids)
+		if err != nil {
+			q.logger.Error("process deliveries", slog.Int("count", len(ids)), slog.String("error", err.Error()))
+			return
+		}
+		var rest []string
+		for _, r := range results {
+			if r.Deferred {
+				rest = append(rest, r.ID)
+			}
+		}
+		ids = rest
 	}
 }
 
 // Enqueue hands a committed delivery to the workers without waiting. It returns false
-// when the queue is full or stopped; the delivery then waits for the retry job.
+// when the queue is full (the workers fetch it from the database once they catch up)
+// or stopped (the retry job takes it).
 func (q *Pipeline) Enqueue(id string) bool {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
@@ -56,11 +135,12 @@ func (q *Pipeline) Enqueue(id string) bool {
 	case q.queue <- id:
 		return true
 	default:
+		q.overflowed.Store(true)
 		return false
 	}
 }
 
-// Stop lets each worker finish the delivery in hand and returns; queued ids stay pending.
+// Stop lets each worker finish the batch in hand and returns; queued ids stay pending.
 func (q *Pipeline) Stop() {
 	q.mu.Lock()
 	if q.closed {

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -55,7 +54,15 @@ type Result struct {
 	Attempts int    `json:"attempts"`
 	Message  string `json:"message,omitempty"`
 	Error    string `json:"error,omitempty"`
+	notFound bool
+	// Deferred says the batch's time budget ran out before this delivery: it is
+	// untouched and still pending.
+	Deferred bool `json:"-"`
 }
+
+// batchBudget bounds how long one shared commit holds SQLite's single writer, so a
+// webhook waiting to store its delivery never waits longer than about this.
+const batchBudget = 8 * time.Millisecond
 
 type inboxRow struct {
 	ID         string `db:"id"`
@@ -76,6 +83,17 @@ func loadInboxRow(db dbx.Builder, id string) (inboxRow, error) {
 	return row, err
 }
 
+func loadInboxRows(db dbx.Builder, ids []string) (map[string]inboxRow, error) {
+	var rows []inboxRow
+	err := db.Select("id", "source", "topic", "shop_domain", "webhook_id", "payload", "status", "attempts", "last_error").
+		From("webhook_inbox").Where(dbx.In("id", toAny(ids)...)).All(&rows)
+	out := make(map[string]inboxRow, len(rows))
+	for _, r := range rows {
+		out[r.ID] = r
+	}
+	return out, err
+}
+
 // ErrDeliveryNotFound is returned for an inbox id that does not exist.
 var ErrDeliveryNotFound = errors.New("no such delivery in webhook_inbox")
 
@@ -84,71 +102,143 @@ func settled(status string) bool {
 	return status == StatusProcessed || status == StatusSkipped || status == StatusDead
 }
 
-// Process handles one committed delivery: in one transaction it applies the payload,
-// writes its ops_events rows and marks the inbox row processed (or skipped). A
+// Process handles one committed delivery: it applies the payload, writes its
+// ops_events rows and marks the inbox row processed (or skipped), all or nothing. A
 // permanent error sends it to dead_letters; a transient one leaves it failed with a
 // next attempt time, and after MaxAttempts it becomes dead. Processing a settled
 // delivery again does nothing, so it is safe to call from several places at once.
 func (p *Processor) Process(id string) (Result, error) {
-	row, err := loadInboxRow(p.App.DB(), id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Result{ID: id}, ErrDeliveryNotFound
-	}
+	results, err := p.ProcessBatch([]string{id})
 	if err != nil {
-		return Result{ID: id}, fmt.Errorf("process delivery %s: %w", id, err)
+		return Result{ID: id}, err
 	}
-	if settled(row.Status) {
-		return Result{ID: id, Topic: row.Topic, Status: row.Status, Attempts: row.Attempts, Message: "already " + row.Status}, nil
+	if results[0].notFound {
+		return results[0], ErrDeliveryNotFound
+	}
+	return results[0], nil
+}
+
+// ProcessBatch processes several deliveries with one commit: each is applied inside
+// its own savepoint, so each is still all or nothing (a failing one is rolled back to
+// its savepoint and recorded as failed or dead) while the commit, most of the cost of a
+// small transaction, is shared. After batchBudget the rest are left Deferred (at least
+// one is always processed). Results are in the order of ids.
+func (p *Processor) ProcessBatch(ids []string) ([]Result, error) {
+	rows, err := loadInboxRows(p.App.DB(), ids)
+	if err != nil {
+		return nil, fmt.Errorf("process deliveries: %w", err)
+	}
+	results := make([]Result, len(ids))
+	var todo []int
+	for i, id := range ids {
+		row, ok := rows[id]
+		switch {
+		case !ok:
+			results[i] = Result{ID: id, Error: ErrDeliveryNotFound.Error(), notFound: true}
+		case settled(row.Status):
+			results[i] = Result{ID: id, Topic: row.Topic, Status: row.Status, Attempts: row.Attempts, Message: "already " + row.Status}
+		default:
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return results, nil
+	}
+	err = p.App.RunInTransaction(func(txApp core.App) error {
+		began := time.Now()
+		for n, i := range todo {
+			if n > 0 && time.Since(began) > batchBudget {
+				for _, j := range todo[n:] {
+					results[j] = Result{ID: ids[j], Status: StatusPending, Deferred: true}
+				}
+				return nil
+			}
+			res, err := p.processInSavepoint(txApp, rows[ids[i]])
+			if err != nil {
+				return err
+			}
+			results[i] = res
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("process deliveries: %w", err)
+	}
+	return results, nil
+}
+
+// processInSavepoint applies one delivery inside the batch's transaction. Only an
+// error of the savepoint machinery itself is returned (it fails the whole batch, which
+// stays pending for the retry job); the delivery's own failure is recorded and reported.
+func (p *Processor) processInSavepoint(txApp core.App, row inboxRow) (Result, error) {
+	db := txApp.DB()
+	if _, err := db.NewQuery("SAVEPOINT delivery").Execute(); err != nil {
+		return Result{}, err
 	}
 	started := p.now()
-	var done applied
-	err = p.App.RunInTransaction(func(txApp core.App) (err error) {
-		defer func() {
-			// a bug in a handler rolls back this delivery and leaves it to the retries,
-			// instead of taking the process (and every other delivery) down
-			if r := recover(); r != nil {
-				err = fmt.Errorf("panic while processing %s: %v", row.Topic, r)
-			}
-		}()
-		current, err := loadInboxRow(txApp.DB(), id)
-		if err != nil {
-			return err
+	done, applyErr := p.applyOne(txApp, row, started)
+	if applyErr == nil {
+		_, err := db.NewQuery("RELEASE delivery").Execute()
+		res := Result{ID: row.ID, Topic: row.Topic, Status: done.Status, Attempts: row.Attempts + 1, Message: done.Message}
+		if done.noop {
+			res.Attempts = row.Attempts
 		}
-		if settled(current.Status) {
-			done = applied{Status: current.Status, Message: "already " + current.Status, noop: true}
-			return nil
-		}
-		c := &applyContext{tx: txApp, db: txApp.DB(), now: started, row: current, proc: p}
-		if done, err = c.apply(); err != nil {
-			return err
-		}
-		return c.finish(done, started)
-	})
-	res := Result{ID: id, Topic: row.Topic, Status: done.Status, Attempts: row.Attempts + 1, Message: done.Message}
-	if done.noop {
-		res.Attempts = row.Attempts
+		return res, err
 	}
-	if err == nil {
-		return res, nil
+	if _, err := db.NewQuery("ROLLBACK TO delivery").Execute(); err != nil {
+		return Result{}, err
 	}
-	res.Error = err.Error()
-	if IsPermanent(err) {
-		res.Status = StatusDead
-		return res, p.deadLetter(row, err.Error(), started)
+	if _, err := db.NewQuery("RELEASE delivery").Execute(); err != nil {
+		return Result{}, err
 	}
-	res.Status, err = p.fail(row, err, started)
+	res := Result{ID: row.ID, Topic: row.Topic, Attempts: row.Attempts + 1, Error: applyErr.Error()}
+	var err error
+	if IsPermanent(applyErr) {
+		res.Status, err = StatusDead, p.deadLetter(db, row, applyErr.Error(), started)
+	} else {
+		res.Status, err = p.fail(db, row, applyErr, started)
+	}
 	return res, err
 }
 
+// applyOne applies a delivery whose status is re-read inside the transaction (another
+// worker, or the retry job, may have settled it since it was loaded).
+func (p *Processor) applyOne(txApp core.App, row inboxRow, started time.Time) (done applied, err error) {
+	defer func() {
+		// a bug in a handler rolls back this delivery and leaves it to the retries,
+		// instead of taking the process (and every other delivery) down
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic while processing %s: %v", row.Topic, r)
+		}
+	}()
+	var current struct {
+		Status   string `db:"status"`
+		Attempts int    `db:"attempts"`
+	}
+	if err := txApp.DB().NewQuery(`SELECT status, attempts FROM webhook_inbox WHERE id = {:id}`).
+		Bind(dbx.Params{"id": row.ID}).One(&current); err != nil {
+		return applied{}, err
+	}
+	if settled(current.Status) {
+		return applied{Status: current.Status, Message: "already " + current.Status, noop: true}, nil
+	}
+	row.Status, row.Attempts = current.Status, current.Attempts
+	c := &applyContext{tx: txApp, db: txApp.DB(), now: started, row: row, proc: p}
+	if done, err = c.apply(); err != nil {
+		return applied{}, err
+	}
+	return done, c.finish(done, started)
+}
+
 // fail records a transient failure: failed with a backoff, or dead after the last attempt.
-func (p *Processor) fail(row inboxRow, cause error, started time.Time) (string, error) {
+func (p *Processor) fail(db dbx.Builder, row inboxRow, cause error, started time.Time) (string, error) {
 	attempts := row.Attempts + 1
 	if attempts >= p.MaxAttempts {
 		reason := fmt.Sprintf("gave up after %d attempts: %v", attempts, cause)
-		return StatusDead, p.deadLetter(row, reason, started)
+		return StatusDead, p.deadLetter(db, row, reason, started)
 	}
 	now := p.now()
-	err := sqlstore.Update(p.App.DB(), "webhook_inbox", row.ID, now, dbx.Params{
+	err := sqlstore.Update(db, "webhook_inbox", row.ID, now, dbx.Params{
 		"status":          StatusFailed,
 		"attempts":        attempts,
 		"last_error":      cause.Error(),
@@ -162,31 +252,28 @@ func (p *Processor) fail(row inboxRow, cause error, started time.Time) (string, 
 }
 
 // deadLetter marks the delivery dead and files it in dead_letters for a person.
-func (p *Processor) deadLetter(row inboxRow, reason string, started time.Time) error {
+func (p *Processor) deadLetter(db dbx.Builder, row inboxRow, reason string, started time.Time) error {
 	now := p.now()
-	return p.App.RunInTransaction(func(txApp core.App) error {
-		db := txApp.DB()
-		if err := sqlstore.Update(db, "webhook_inbox", row.ID, now, dbx.Params{
-			"status":        StatusDead,
-			"attempts":      row.Attempts + 1,
-			"last_error":    reason,
-			"processed_at":  sqlstore.FormatTime(now),
-			"processing_ms": now.Sub(started).Milliseconds(),
-		}); err != nil {
-			return err
-		}
-		letterID, err := sqlstore.Insert(db, "dead_letters", now, dbx.Params{
-			"source": row.Source, "inbox": row.ID, "topic": row.Topic, "shop_domain": row.ShopDomain,
-			"reason": reason, "payload": row.Payload, "attempts": row.Attempts + 1, "resolved": false,
-		})
-		if err != nil {
-			return err
-		}
-		return opsevents.Record(db, now, opsevents.Event{
-			EntityType: "webhook", EntityID: row.ID, Kind: "webhook.dead_lettered", Actor: opsevents.ActorSystem,
-			Message: fmt.Sprintf("Delivery %s (%s) needs a person: %s", row.WebhookID, row.Topic, truncate(reason, 300)),
-			Meta:    map[string]any{"dead_letter": letterID, "topic": row.Topic, "shop": row.ShopDomain},
-		})
+	if err := sqlstore.Update(db, "webhook_inbox", row.ID, now, dbx.Params{
+		"status":        StatusDead,
+		"attempts":      row.Attempts + 1,
+		"last_error":    reason,
+		"processed_at":  sqlstore.FormatTime(now),
+		"processing_ms": now.Sub(started).Milliseconds(),
+	}); err != nil {
+		return err
+	}
+	letterID, err := sqlstore.Insert(db, "dead_letters", now, dbx.Params{
+		"source": row.Source, "inbox": row.ID, "topic": row.Topic, "shop_domain": row.ShopDomain,
+		"reason": reason, "payload": row.Payload, "attempts": row.Attempts + 1, "resolved": false,
+	})
+	if err != nil {
+		return err
+	}
+	return opsevents.Record(db, now, opsevents.Event{
+		EntityType: "webhook", EntityID: row.ID, Kind: "webhook.dead_lettered", Actor: opsevents.ActorSystem,
+		Message: fmt.Sprintf("Delivery %s (%s) needs a person: %s", row.WebhookID, row.Topic, truncate(reason, 300)),
+		Meta:    map[string]any{"dead_letter": letterID, "topic": row.Topic, "shop": row.ShopDomain},
 	})
 }
 

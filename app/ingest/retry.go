@@ -76,7 +76,7 @@ func markForReprocess(db dbx.Builder, rows []inboxRow, actor string, now time.Ti
 			return err
 		}
 		if _, err := db.Update("dead_letters", dbx.Params{"resolved": true, "resolved_at": ts, "resolved_by": actor, "updated": ts},
-			dbx.HashExp{"inbox": row.ID, "resolved": false}).Execute(); err != nil {
+			dbx.And(dbx.HashExp{"inbox": row.ID, "resolved": false}, dbx.NewExp("inbox != ''"))).Execute(); err != nil {
 			return fmt.Errorf("resolve dead letters of %s: %w", row.ID, err)
 		}
 		if err := opsevents.Record(db, now, opsevents.Event{
