@@ -31,9 +31,6 @@ func buildOpspine(t *testing.T) string {
 // A tiny run end to end against the real binary: every delivery is answered 200 and
 // ends processed, and the table has its rows. No figure is asserted.
 func TestBenchRunsEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and starts the binary")
-	}
 	exe := buildOpspine(t)
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // the run's own temp dir goes here, so the test sees it removed

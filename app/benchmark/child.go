@@ -186,25 +186,62 @@ func (c *child) createProducts(ctx context.Context, skus []string) error {
 
 // count returns how many webhook_inbox rows have this status, through the records API.
 func (c *child) count(ctx context.Context, status string) (int, error) {
+	n, err := c.total(ctx, "webhook_inbox", fmt.Sprintf("(status='%s')", status))
+	if err != nil {
+		return 0, fmt.Errorf("count %s deliveries: %w", status, err)
+	}
+	return n, nil
+}
+
+// total counts a collection's records matching a PocketBase filter ("" for all).
+func (c *child) total(ctx context.Context, collection, filter string) (int, error) {
 	q := url.Values{}
-	q.Set("filter", fmt.Sprintf("(status='%s')", status))
+	if filter != "" {
+		q.Set("filter", filter)
+	}
 	q.Set("perPage", "1")
 	q.Set("skipTotal", "0")
 	q.Set("fields", "id")
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/collections/webhook_inbox/records?"+q.Encode(), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/collections/"+collection+"/records?"+q.Encode(), nil)
 	req.Header.Set("Authorization", c.token)
 	res, err := c.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("count %s deliveries: %w", status, err)
+		return 0, err
 	}
 	defer res.Body.Close()
 	var out struct {
 		TotalItems int `json:"totalItems"`
 	}
 	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("count %s deliveries: status %d (%v)", status, res.StatusCode, err)
+		return 0, fmt.Errorf("%s: status %d (%v)", collection, res.StatusCode, err)
 	}
 	return out.TotalItems, nil
+}
+
+// statusByWebhookID reads the status of the delivery Shopify knows by this webhook id.
+func (c *child) statusByWebhookID(ctx context.Context, webhookID string) (string, error) {
+	q := url.Values{}
+	q.Set("filter", fmt.Sprintf("(webhook_id='%s')", webhookID))
+	q.Set("fields", "status")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/collections/webhook_inbox/records?"+q.Encode(), nil)
+	req.Header.Set("Authorization", c.token)
+	res, err := c.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Items []struct {
+			Status string `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("delivery %s: status %d (%v)", webhookID, res.StatusCode, err)
+	}
+	if len(out.Items) != 1 {
+		return "", fmt.Errorf("delivery %s: %d inbox rows, want 1", webhookID, len(out.Items))
+	}
+	return out.Items[0].Status, nil
 }
 
 // lags returns, for every delivery received since `since`, how long after it was

@@ -33,8 +33,10 @@ func NewPipeline(proc *Processor, size int, logger *slog.Logger) *Pipeline {
 }
 
 // Start runs the workers. SQLite has one writer, so more than two gain nothing: one
-// reads the next batch while the other commits.
+// reads the next batch while the other commits. They begin with whatever a stopped
+// process left pending.
 func (q *Pipeline) Start(workers int) {
+	q.overflowed.Store(true)
 	for range workers {
 		q.wg.Add(1)
 		go q.work()
