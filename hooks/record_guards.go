@@ -15,28 +15,41 @@ import (
 // audit trail. Staff (superusers included, in the admin UI) may read them and edit
 // only the fields listed; state changes go through the actions that own them.
 var systemWritten = map[string][]string{
-	"customers":           nil,
-	"orders":              nil,
-	"order_items":         nil,
-	"refunds":             nil,
-	"webhook_inbox":       nil, // status → pending is the reprocess action (bindWebhookInboxActions)
-	"dead_letters":        {"resolved"},
-	"ops_events":          nil,
-	"monitoring_runs":     nil,
-	"data_requests":       nil,
-	"config":              {"value"},
-	"alerts":              nil, // state open → resolved is the resolve-by-hand action (bindAlertActions)
-	"alert_notifications": nil, // state → pending is the send-again action
-	"email_outbox":        nil, // state → pending is the replay action (bindOutboxActions)
+	"customers":             nil,
+	"orders":                nil,
+	"order_items":           nil,
+	"refunds":               nil,
+	"webhook_inbox":         nil, // status → pending is the reprocess action (bindWebhookInboxActions)
+	"dead_letters":          {"resolved"},
+	"ops_events":            nil,
+	"monitoring_runs":       nil,
+	"data_requests":         nil,
+	"config":                {"value"},
+	"alerts":                nil,       // state open → resolved is the resolve-by-hand action (bindAlertActions)
+	"alert_notifications":   nil,       // state → pending is the send-again action
+	"email_outbox":          nil,       // state → pending is the replay action (bindOutboxActions)
+	"batches":               {"notes"}, // created by the creation action (bindBatchRecordHooks)
+	"batch_status_history":  nil,
+	"manual_override_audit": nil, // created by the override action (bindLabResultRecordHooks)
+	"allocations":           nil,
+	"proof_page_events":     nil,
 }
+
+// Lab results are created by staff (the release rule runs on creation) and never
+// edited: a correction is a new result or a manual override.
+var labResultFields = []string{"batch", "lab", "report_pdf", "salmonella", "listeria", "enterobacteriaceae_tested",
+	"enterobacteriaceae_cfu_per_g", "other_tests", "outcome", "source", "confidence", "pdf_sha256", "reported_at",
+	"entered_by", "outcome_reason"}
 
 // Fields of staff-managed collections that opspine derives.
 var derivedFields = map[string][]string{
-	"shops": {"uninstalled_at", "redacted_at"},
+	"shops":       {"uninstalled_at", "redacted_at"},
+	"lab_results": labResultFields,
 }
 
 // Collections whose records are never deleted by hand: losing them loses messages or history.
-var undeletable = []string{"webhook_inbox", "ops_events", "monitoring_runs", "orders", "dead_letters", "alerts", "alert_notifications", "email_outbox"}
+var undeletable = []string{"webhook_inbox", "ops_events", "monitoring_runs", "orders", "dead_letters", "alerts",
+	"alert_notifications", "email_outbox", "batches", "lab_results", "batch_status_history", "manual_override_audit", "allocations"}
 
 // bindDerivedFieldGuards rejects hand edits of derived data with a message that says
 // what to do instead.
@@ -92,6 +105,10 @@ func whatToDoInstead(collection string) string {
 		return "only resolved can be set; reprocess the delivery to replay it."
 	case "alerts":
 		return "to close an alert by hand set its state to resolved; the check reopens it if the condition persists."
+	case "batches":
+		return "only notes can be edited; status changes come from lab results (POST /api/ops/batches/{id}/lab-results), a manual override or a recall."
+	case "lab_results":
+		return "a lab result is kept as entered; enter a new result or use a manual override."
 	case "email_outbox":
 		return "to send a failed or dead email again set its state to pending, or POST /api/ops/emails/{id}/retry."
 	case "alert_notifications":

@@ -52,15 +52,15 @@ func createBatchCollections(app core.App) error {
 
 	batches := core.NewBaseCollection("batches")
 	batches.Fields.Add(
-		requiredText("code", "<PREFIX>-YYMMDD-NNN: the production day in business time and a sequence per day. Read-only."),
+		textField("code", "<PREFIX>-YYMMDD-NNN: the production day in business time and a sequence per day. Set by opspine; read-only."),
 		&core.RelationField{Name: "product", CollectionId: products.Id, MaxSelect: 1, Required: true, Help: "What was made"},
 		&core.DateField{Name: "produced_at", Required: true, Help: "When it was made"},
 		nonNegativeInt("quantity_units", "Units produced, in the product's unit (kg given at creation is converted)"),
 		&core.NumberField{Name: "kg_produced", Help: "Weight produced in kg", Min: types.Pointer(0.0)},
 		dateField("expiry_date", "Use-by date: produced date + the product's shelf life, unless given"),
-		selectField("status", "qa_hold until lab results release or fail it; recalled after a recall. Changes go through actions.",
-			"qa_hold", "released", "failed", "recalled"),
-		requiredText("public_id", "Unguessable id in the proof URL (keyed hash, not derivable from the code). Read-only."),
+		&core.SelectField{Name: "status", MaxSelect: 1, Values: []string{"qa_hold", "released", "failed", "recalled"},
+			Help: "qa_hold until lab results release or fail it; recalled after a recall. Set by opspine; changes go through actions."},
+		textField("public_id", "Unguessable id in the proof URL (keyed hash, not derivable from the code). Set by opspine; read-only."),
 		&core.FileField{Name: "qr_image", MaxSelect: 1, MaxSize: 1 << 20, MimeTypes: []string{"image/png"}, Help: "QR code of the proof URL"},
 		&core.FileField{Name: "label_pdf", MaxSelect: 1, MaxSize: 5 << 20, MimeTypes: []string{"application/pdf"}, Help: "Pouch label for the co-packer"},
 		dateField("qa_hold_at", ""),

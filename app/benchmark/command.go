@@ -17,6 +17,7 @@ import (
 func NewCommand() *cobra.Command {
 	opts := DefaultOptions()
 	var cpuProfile string
+	checkSizes := []int{10_000, 100_000, 1_000_000}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measures Shopify webhook ingestion against a child `serve` and prints one table beside its ceiling and targets",
@@ -27,7 +28,7 @@ func NewCommand() *cobra.Command {
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		Run: func(cmd *cobra.Command, _ []string) {
-			if err := runCommand(cmd, opts, cpuProfile); err != nil {
+			if err := runCommand(cmd, opts, cpuProfile, checkSizes); err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
 				os.Exit(1) // PocketBase's Start does not pass a command's error on as the exit status
 			}
@@ -42,11 +43,12 @@ func NewCommand() *cobra.Command {
 	f.DurationVar(&opts.SettleTimeout, "settle-timeout", opts.SettleTimeout, "longest wait for a phase's deliveries to be processed")
 	f.StringVar(&opts.Exe, "exe", "", "opspine binary to start as the server (default: this executable)")
 	f.BoolVar(&opts.KeepDir, "keep", false, "keep the temp dir with the server's data and log")
+	f.IntSliceVar(&checkSizes, "check-rows", checkSizes, "database sizes (orders and inbox rows) the monitoring checks are timed on; empty skips the outbox, checks, labels and proof measurements")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this bench process (the load generator, not the server) to this file")
 	return cmd
 }
 
-func runCommand(cmd *cobra.Command, opts Options, cpuProfile string) error {
+func runCommand(cmd *cobra.Command, opts Options, cpuProfile string, checkSizes []int) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cpuProfile != "" {
@@ -70,6 +72,14 @@ func runCommand(cmd *cobra.Command, opts Options, cpuProfile string) error {
 	}
 	if problems := rep.Problems(); len(problems) > 0 {
 		return fmt.Errorf("%d delivery problem(s), listed under the table", len(problems))
+	}
+	if len(checkSizes) > 0 {
+		progress := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }
+		features := MeasureFeatures(progress, checkSizes)
+		fmt.Fprint(cmd.OutOrStdout(), "\nOutbox, monitoring, batches\n", features.Table())
+		if len(features.Errors) > 0 {
+			return fmt.Errorf("%d measurement(s) failed, listed under the table", len(features.Errors))
+		}
 	}
 	return nil
 }

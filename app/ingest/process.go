@@ -32,12 +32,21 @@ type Processor struct {
 	MaxAttempts int
 	Backoff     retry.Backoff
 	// Now is the clock; nil is time.Now.
-	Now        func() time.Time
-	orderHooks []OrderHook
+	Now func() time.Time
+	// BatchBudget is how long ProcessBatch may hold the writer; 0 is DefaultBatchBudget.
+	BatchBudget time.Duration
+	orderHooks  []OrderHook
 }
 
 // OnOrderChange adds a hook run on every order status change.
 func (p *Processor) OnOrderChange(h OrderHook) { p.orderHooks = append(p.orderHooks, h) }
+
+func (p *Processor) batchBudget() time.Duration {
+	if p.BatchBudget > 0 {
+		return p.BatchBudget
+	}
+	return DefaultBatchBudget
+}
 
 func (p *Processor) now() time.Time {
 	if p.Now != nil {
@@ -60,9 +69,9 @@ type Result struct {
 	Deferred bool `json:"-"`
 }
 
-// batchBudget bounds how long one shared commit holds SQLite's single writer, so a
-// webhook waiting to store its delivery never waits longer than about this.
-const batchBudget = 8 * time.Millisecond
+// DefaultBatchBudget bounds how long one shared commit holds SQLite's single writer,
+// so a webhook waiting to store its delivery never waits longer than about this.
+const DefaultBatchBudget = 8 * time.Millisecond
 
 type inboxRow struct {
 	ID         string `db:"id"`
@@ -147,7 +156,7 @@ func (p *Processor) ProcessBatch(ids []string) ([]Result, error) {
 	err = p.App.RunInTransaction(func(txApp core.App) error {
 		began := time.Now()
 		for n, i := range todo {
-			if n > 0 && time.Since(began) > batchBudget {
+			if n > 0 && time.Since(began) > p.batchBudget() {
 				for _, j := range todo[n:] {
 					results[j] = Result{ID: ids[j], Status: StatusPending, Deferred: true}
 				}
