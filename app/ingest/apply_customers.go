@@ -27,7 +27,8 @@ func findCustomer(db dbx.Builder, shopID string, shopifyID shopify.ID, email str
 	var c storedCustomer
 	const cols = `SELECT id, shopify_customer_id, shopify_updated_at, redacted_at FROM customers `
 	if shopifyID != "" {
-		err := db.NewQuery(cols + `WHERE shop = {:shop} AND shopify_customer_id = {:sid} LIMIT 1`).
+		// the != '' terms let SQLite use the partial indexes with a bound parameter
+		err := db.NewQuery(cols + `WHERE shop = {:shop} AND shopify_customer_id = {:sid} AND shopify_customer_id != '' LIMIT 1`).
 			Bind(dbx.Params{"shop": shopID, "sid": string(shopifyID)}).One(&c)
 		if err == nil {
 			return c, true, nil
@@ -39,7 +40,7 @@ func findCustomer(db dbx.Builder, shopID string, shopifyID shopify.ID, email str
 	if email == "" {
 		return c, false, nil
 	}
-	err := db.NewQuery(cols + `WHERE shop = {:shop} AND email = {:email} AND (shopify_customer_id = '' OR {:sid} = '')
+	err := db.NewQuery(cols + `WHERE shop = {:shop} AND email = {:email} AND email != '' AND (shopify_customer_id = '' OR {:sid} = '')
 		ORDER BY created LIMIT 1`).
 		Bind(dbx.Params{"shop": shopID, "email": email, "sid": string(shopifyID)}).One(&c)
 	if errors.Is(err, sql.ErrNoRows) {
