@@ -6,6 +6,7 @@ package main
 import (
 	"log"
 	"os"
+	_ "time/tzdata" // business time zones work on a box without the tz database (a minimal Pi image)
 
 	"github.com/jonboulle/clockwork"
 	"github.com/pocketbase/pocketbase"

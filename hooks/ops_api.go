@@ -28,6 +28,8 @@ func (s *Spine) bindOpsApi(se *core.ServeEvent) {
 	s.bindOutboxApi(g)
 	s.bindBatchesApi(g)
 	s.bindLabResultsApi(g)
+	s.bindLabEmailApi(g)
+	s.bindInventoryApi(g)
 
 	g.GET("/customers/{id}/export", s.exportCustomer).Bind(managers)
 	g.POST("/data-requests/{id}/export", s.exportDataRequest).Bind(managers)

@@ -61,6 +61,7 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 	s.bindOutboxActions()
 	s.bindBatchRecordHooks()
 	s.bindLabResultRecordHooks()
+	s.bindInventoryHooks()
 	bindDerivedFieldGuards(app)
 	bindShopSecretGuard(app)
 
@@ -104,6 +105,8 @@ func (s *Spine) jobList() []jobs.Job {
 	list = append(list, s.outboxJobs()...)
 	list = append(list, s.alertJobs()...)
 	list = append(list, s.monitorJobs()...)
+	list = append(list, s.labEmailJobs()...)
+	list = append(list, s.inventoryJobs()...)
 	return list
 }
 

@@ -23,7 +23,7 @@ func TestSafeCSVCellDefusesFormulas(t *testing.T) {
 func TestTraceCSVHasAHeaderAndDatesInBusinessTime(t *testing.T) {
 	london, err := time.LoadLocation("Europe/London")
 	if err != nil {
-		t.Skip("no time zone data")
+		t.Fatalf("no time zone data: %v", err)
 	}
 	var buf bytes.Buffer
 	rows := []batches.TraceRow{{BatchCode: "B-260701-001", OrderNumber: "PR-1", OrderDate: time.Date(2026, 6, 30, 23, 30, 0, 0, time.UTC),
