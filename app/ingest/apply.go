@@ -27,12 +27,13 @@ type applied struct {
 
 // applyContext is one delivery being applied inside its transaction.
 type applyContext struct {
-	tx   core.App
-	db   dbx.Builder
-	now  time.Time
-	row  inboxRow
-	proc *Processor
-	shop Shop
+	tx    core.App
+	db    dbx.Builder // tx's builder, with prepared statements
+	batch *batch
+	now   time.Time
+	row   inboxRow
+	proc  *Processor
+	shop  Shop
 }
 
 // topicHandlers maps each Shopify topic opspine handles to its handler.
@@ -65,7 +66,7 @@ func (c *applyContext) apply() (applied, error) {
 	if c.row.Topic == "(missing)" {
 		return applied{}, permanent("delivery has no X-Shopify-Topic header")
 	}
-	shop, err := FindShopByDomain(c.db, c.row.ShopDomain)
+	shop, err := c.batch.shop(c.row.ShopDomain)
 	if errors.Is(err, ErrUnknownShop) {
 		return applied{}, permanent("shop %s is no longer in shops", c.row.ShopDomain)
 	}

@@ -21,6 +21,11 @@ type storedCustomer struct {
 	Redacted  string `db:"redacted_at"`
 }
 
+// fields are where findCustomer's SELECT scans its columns, in their order.
+func (c *storedCustomer) fields() []any {
+	return []any{&c.ID, &c.ShopifyID, &c.UpdatedAt, &c.Redacted}
+}
+
 // findCustomer looks a customer up by Shopify id, else by email among customers
 // that have no Shopify id yet (guest checkouts that later made an account).
 func findCustomer(db dbx.Builder, shopID string, shopifyID shopify.ID, email string) (storedCustomer, bool, error) {
@@ -28,8 +33,8 @@ func findCustomer(db dbx.Builder, shopID string, shopifyID shopify.ID, email str
 	const cols = `SELECT id, shopify_customer_id, shopify_updated_at, redacted_at FROM customers `
 	if shopifyID != "" {
 		// the != '' terms let SQLite use the partial indexes with a bound parameter
-		err := db.NewQuery(cols + `WHERE shop = {:shop} AND shopify_customer_id = {:sid} AND shopify_customer_id != '' LIMIT 1`).
-			Bind(dbx.Params{"shop": shopID, "sid": string(shopifyID)}).One(&c)
+		err := sqlstore.QueryRow(db, cols+`WHERE shop = {:shop} AND shopify_customer_id = {:sid} AND shopify_customer_id != '' LIMIT 1`,
+			dbx.Params{"shop": shopID, "sid": string(shopifyID)}, c.fields()...)
 		if err == nil {
 			return c, true, nil
 		}
@@ -40,9 +45,9 @@ func findCustomer(db dbx.Builder, shopID string, shopifyID shopify.ID, email str
 	if email == "" {
 		return c, false, nil
 	}
-	err := db.NewQuery(cols + `WHERE shop = {:shop} AND email = {:email} AND email != '' AND (shopify_customer_id = '' OR {:sid} = '')
-		ORDER BY created LIMIT 1`).
-		Bind(dbx.Params{"shop": shopID, "email": email, "sid": string(shopifyID)}).One(&c)
+	err := sqlstore.QueryRow(db, cols+`WHERE shop = {:shop} AND email = {:email} AND email != '' AND (shopify_customer_id = '' OR {:sid} = '')
+		ORDER BY created LIMIT 1`,
+		dbx.Params{"shop": shopID, "email": email, "sid": string(shopifyID)}, c.fields()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}

@@ -26,9 +26,10 @@ type storedOrder struct {
 
 func findOrder(db dbx.Builder, shopID string, shopifyID shopify.ID) (storedOrder, bool, error) {
 	var o storedOrder
-	err := db.NewQuery(`SELECT id, status, shopify_updated_at, total_minor, refunded_minor, redacted_at, customer
-		FROM orders WHERE shop = {:shop} AND shopify_order_id = {:sid}`).
-		Bind(dbx.Params{"shop": shopID, "sid": string(shopifyID)}).One(&o)
+	err := sqlstore.QueryRow(db, `SELECT id, status, shopify_updated_at, total_minor, refunded_minor, redacted_at, customer
+		FROM orders WHERE shop = {:shop} AND shopify_order_id = {:sid}`,
+		dbx.Params{"shop": shopID, "sid": string(shopifyID)},
+		&o.ID, &o.Status, &o.UpdatedAt, &o.TotalMinor, &o.RefundedMinor, &o.Redacted, &o.Customer)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -52,7 +53,7 @@ func orderNumber(prefix string, o shopify.Order) string {
 }
 
 func applyOrder(c *applyContext, payload []byte) (applied, error) {
-	parsed, err := shopify.ParseOrder(payload)
+	parsed, err := c.parsedOrder(payload)
 	if err != nil {
 		return applied{}, permanent("%v", err)
 	}
@@ -91,6 +92,13 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 		}
 	}
 
+	// products are matched before the order is written, so a new order is written
+	// with its has_unknown_sku flag instead of being updated for it afterwards
+	products, unknown, err := matchProducts(c.batch, parsed.Lines)
+	if err != nil {
+		return applied{}, err
+	}
+
 	status := DeriveOrderStatus(o, amounts.Total, existing.RefundedMinor)
 	cols := dbx.Params{
 		"order_number":       number,
@@ -122,19 +130,22 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 		cols["shop"] = c.shop.ID
 		cols["shopify_order_id"] = string(o.ID)
 		cols["refunded_minor"] = 0
+		cols["has_unknown_sku"] = writesUnknownSKU(parsed.Lines, products)
 		orderID, err = sqlstore.Insert(c.db, "orders", c.now, cols)
 	}
 	if err != nil {
 		return applied{}, err
 	}
-	unknown, err := upsertLineItems(c, orderID, parsed.Lines, redacted)
-	if err != nil {
+	if err := upsertLineItems(c, orderID, parsed.Lines, products, redacted); err != nil {
 		return applied{}, err
 	}
-	if _, err := c.db.NewQuery(`UPDATE orders SET has_unknown_sku = EXISTS
-		(SELECT 1 FROM order_items WHERE "order" = {:id} AND unknown_sku) WHERE id = {:id}`).
-		Bind(dbx.Params{"id": orderID}).Execute(); err != nil {
-		return applied{}, fmt.Errorf("flag unknown SKUs on order %s: %w", number, err)
+	if found {
+		// items of earlier deliveries that this one does not list count too
+		if _, err := sqlstore.Exec(c.db, `UPDATE orders SET has_unknown_sku = EXISTS
+			(SELECT 1 FROM order_items WHERE "order" = {:id} AND unknown_sku) WHERE id = {:id}`,
+			dbx.Params{"id": orderID}); err != nil {
+			return applied{}, fmt.Errorf("flag unknown SKUs on order %s: %w", number, err)
+		}
 	}
 
 	events := orderEvents(orderID, number, existing.Status, status, found, c.row.Topic)
@@ -174,52 +185,75 @@ func jsonOrNull(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// upsertLineItems writes the order's lines, matched to products by SKU, and returns the
-// SKUs that matched none (kept and flagged, never dropped).
-func upsertLineItems(c *applyContext, orderID string, lines []shopify.ParsedLine, redacted bool) ([]string, error) {
-	var unknown []string
-	productBySKU := map[string]string{}
-	for _, l := range lines {
-		productID, seen := productBySKU[l.SKU]
-		if !seen && l.SKU != "" {
-			var p struct {
-				ID string `db:"id"`
-			}
-			err := c.db.NewQuery(`SELECT id FROM products WHERE sku = {:sku}`).Bind(dbx.Params{"sku": l.SKU}).One(&p)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("match SKU %q: %w", l.SKU, err)
-			}
-			productID = p.ID
-			productBySKU[l.SKU] = productID
+// parsedOrder is the delivery's order payload, parsed before the transaction when
+// ProcessBatch could, here otherwise.
+func (c *applyContext) parsedOrder(payload []byte) (shopify.ParsedOrder, error) {
+	if c.row.order != nil {
+		return c.row.order.ParsedOrder, c.row.order.err
+	}
+	return shopify.ParseOrder(payload)
+}
+
+// matchProducts returns the product id of each line, matched by SKU ("" when none
+// matches), and the SKUs that matched none (kept and flagged, never dropped).
+func matchProducts(b *batch, lines []shopify.ParsedLine) (products []string, unknown []string, err error) {
+	products = make([]string, len(lines))
+	for i, l := range lines {
+		if products[i], err = b.productBySKU(l.SKU); err != nil {
+			return nil, nil, err
 		}
-		if productID == "" {
+		if products[i] == "" {
 			unknown = append(unknown, fmt.Sprintf("%q", l.SKU))
 		}
+	}
+	return products, unknown, nil
+}
+
+// writesUnknownSKU says whether a new order's items, once lines are written, include
+// one whose SKU matches no product. A line id listed twice is written twice, and the
+// last one stays.
+func writesUnknownSKU(lines []shopify.ParsedLine, products []string) bool {
+	unknownByLine := make(map[shopify.ID]bool, len(lines))
+	for i, l := range lines {
+		unknownByLine[l.ID] = products[i] == ""
+	}
+	for _, unknown := range unknownByLine {
+		if unknown {
+			return true
+		}
+	}
+	return false
+}
+
+// upsertLineItems writes the order's lines with the products matchProducts found.
+func upsertLineItems(c *applyContext, orderID string, lines []shopify.ParsedLine, products []string, redacted bool) error {
+	ts := sqlstore.FormatTime(c.now)
+	for i, l := range lines {
 		props := l.PropertiesJSON
 		if redacted {
 			props = "[]"
 		}
-		ts := sqlstore.FormatTime(c.now)
-		_, err := c.db.NewQuery(`INSERT INTO order_items
-			(id, "order", product, shopify_line_item_id, shopify_product_id, shopify_variant_id, sku, title, variant_title,
-			 quantity, current_quantity, unit_price_minor, discount_minor, properties, unknown_sku, created, updated)
-			VALUES ({:id}, {:order}, {:product}, {:line}, {:pid}, {:vid}, {:sku}, {:title}, {:vtitle},
-			 {:qty}, {:cqty}, {:price}, {:discount}, {:props}, {:unknown}, {:ts}, {:ts})
-			ON CONFLICT (shopify_line_item_id) DO UPDATE SET
-			 "order" = excluded."order", product = excluded.product, shopify_product_id = excluded.shopify_product_id,
-			 shopify_variant_id = excluded.shopify_variant_id, sku = excluded.sku, title = excluded.title,
-			 variant_title = excluded.variant_title, quantity = excluded.quantity, current_quantity = excluded.current_quantity,
-			 unit_price_minor = excluded.unit_price_minor, discount_minor = excluded.discount_minor,
-			 properties = excluded.properties, unknown_sku = excluded.unknown_sku, updated = excluded.updated`).
-			Bind(dbx.Params{
-				"id": sqlstore.NewID(), "order": orderID, "product": productID, "line": string(l.ID),
-				"pid": string(l.ProductID), "vid": string(l.VariantID), "sku": l.SKU, "title": l.Title,
-				"vtitle": deref(l.VariantTitle), "qty": l.Quantity, "cqty": l.CurrentQuantity, "price": l.Price,
-				"discount": l.Discount, "props": props, "unknown": productID == "", "ts": ts,
-			}).Execute()
+		_, err := sqlstore.Exec(c.db, upsertLineItemSQL, dbx.Params{
+			"id": sqlstore.NewID(), "order": orderID, "product": products[i], "line": string(l.ID),
+			"pid": string(l.ProductID), "vid": string(l.VariantID), "sku": l.SKU, "title": l.Title,
+			"vtitle": deref(l.VariantTitle), "qty": l.Quantity, "cqty": l.CurrentQuantity, "price": l.Price,
+			"discount": l.Discount, "props": props, "unknown": products[i] == "", "ts": ts,
+		})
 		if err != nil {
-			return nil, fmt.Errorf("save line item %s: %w", l.ID, err)
+			return fmt.Errorf("save line item %s: %w", l.ID, err)
 		}
 	}
-	return unknown, nil
+	return nil
 }
+
+const upsertLineItemSQL = `INSERT INTO order_items
+	(id, "order", product, shopify_line_item_id, shopify_product_id, shopify_variant_id, sku, title, variant_title,
+	 quantity, current_quantity, unit_price_minor, discount_minor, properties, unknown_sku, created, updated)
+	VALUES ({:id}, {:order}, {:product}, {:line}, {:pid}, {:vid}, {:sku}, {:title}, {:vtitle},
+	 {:qty}, {:cqty}, {:price}, {:discount}, {:props}, {:unknown}, {:ts}, {:ts})
+	ON CONFLICT (shopify_line_item_id) DO UPDATE SET
+	 "order" = excluded."order", product = excluded.product, shopify_product_id = excluded.shopify_product_id,
+	 shopify_variant_id = excluded.shopify_variant_id, sku = excluded.sku, title = excluded.title,
+	 variant_title = excluded.variant_title, quantity = excluded.quantity, current_quantity = excluded.current_quantity,
+	 unit_price_minor = excluded.unit_price_minor, discount_minor = excluded.discount_minor,
+	 properties = excluded.properties, unknown_sku = excluded.unknown_sku, updated = excluded.updated`

@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pocketbase/dbx"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/opspine/opspine/app/opsevents"
 	"github.com/opspine/opspine/app/retry"
+	"github.com/opspine/opspine/app/shopify"
 	"github.com/opspine/opspine/app/sqlstore"
 )
 
@@ -36,6 +38,8 @@ type Processor struct {
 	// BatchBudget is how long ProcessBatch may hold the writer; 0 is DefaultBatchBudget.
 	BatchBudget time.Duration
 	orderHooks  []OrderHook
+	// statements stay prepared on the writer connection from one batch to the next.
+	statements sqlstore.Statements
 }
 
 // OnOrderChange adds a hook run on every order status change.
@@ -83,6 +87,26 @@ type inboxRow struct {
 	Status     string `db:"status"`
 	Attempts   int    `db:"attempts"`
 	LastError  string `db:"last_error"`
+	// order is an order topic's payload, parsed before the transaction so that the
+	// writer is not held while JSON is decoded; nil for other topics.
+	order *parsedOrder `db:"-"`
+}
+
+type parsedOrder struct {
+	shopify.ParsedOrder
+	err error
+}
+
+// parseOrders parses the payloads of the order deliveries among rows.
+func parseOrders(rows map[string]inboxRow) {
+	for id, row := range rows {
+		if topicHandlers[row.Topic] == nil || !strings.HasPrefix(row.Topic, "orders/") || settled(row.Status) {
+			continue
+		}
+		parsed, err := shopify.ParseOrder([]byte(row.Payload))
+		row.order = &parsedOrder{ParsedOrder: parsed, err: err}
+		rows[id] = row
+	}
 }
 
 func loadInboxRow(db dbx.Builder, id string) (inboxRow, error) {
@@ -138,7 +162,7 @@ func (p *Processor) ProcessBatch(ids []string) ([]Result, error) {
 		return nil, fmt.Errorf("process deliveries: %w", err)
 	}
 	results := make([]Result, len(ids))
-	var todo []int
+	var toApply []int
 	for i, id := range ids {
 		row, ok := rows[id]
 		switch {
@@ -147,22 +171,25 @@ func (p *Processor) ProcessBatch(ids []string) ([]Result, error) {
 		case settled(row.Status):
 			results[i] = Result{ID: id, Topic: row.Topic, Status: row.Status, Attempts: row.Attempts, Message: "already " + row.Status}
 		default:
-			todo = append(todo, i)
+			toApply = append(toApply, i)
 		}
 	}
-	if len(todo) == 0 {
+	if len(toApply) == 0 {
 		return results, nil
 	}
+	parseOrders(rows)
+	p.statements.PrepareSeen(p.App.NonconcurrentDB())
 	err = p.App.RunInTransaction(func(txApp core.App) error {
 		began := time.Now()
-		for n, i := range todo {
+		b := p.newBatch(txApp)
+		for n, i := range toApply {
 			if n > 0 && time.Since(began) > p.batchBudget() {
-				for _, j := range todo[n:] {
+				for _, j := range toApply[n:] {
 					results[j] = Result{ID: ids[j], Status: StatusPending, Deferred: true}
 				}
 				return nil
 			}
-			res, err := p.processInSavepoint(txApp, rows[ids[i]])
+			res, err := p.processInSavepoint(b, rows[ids[i]])
 			if err != nil {
 				return err
 			}
@@ -179,25 +206,25 @@ func (p *Processor) ProcessBatch(ids []string) ([]Result, error) {
 // processInSavepoint applies one delivery inside the batch's transaction. Only an
 // error of the savepoint machinery itself is returned (it fails the whole batch, which
 // stays pending for the retry job); the delivery's own failure is recorded and reported.
-func (p *Processor) processInSavepoint(txApp core.App, row inboxRow) (Result, error) {
-	db := txApp.DB()
-	if _, err := db.NewQuery("SAVEPOINT delivery").Execute(); err != nil {
+func (p *Processor) processInSavepoint(b *batch, row inboxRow) (Result, error) {
+	db := b.db
+	if _, err := sqlstore.Exec(db, "SAVEPOINT delivery", nil); err != nil {
 		return Result{}, err
 	}
 	started := p.now()
-	done, applyErr := p.applyOne(txApp, row, started)
+	done, applyErr := p.applyOne(b, row, started)
 	if applyErr == nil {
-		_, err := db.NewQuery("RELEASE delivery").Execute()
+		_, err := sqlstore.Exec(db, "RELEASE delivery", nil)
 		res := Result{ID: row.ID, Topic: row.Topic, Status: done.Status, Attempts: row.Attempts + 1, Message: done.Message}
 		if done.noop {
 			res.Attempts = row.Attempts
 		}
 		return res, err
 	}
-	if _, err := db.NewQuery("ROLLBACK TO delivery").Execute(); err != nil {
+	if _, err := sqlstore.Exec(db, "ROLLBACK TO delivery", nil); err != nil {
 		return Result{}, err
 	}
-	if _, err := db.NewQuery("RELEASE delivery").Execute(); err != nil {
+	if _, err := sqlstore.Exec(db, "RELEASE delivery", nil); err != nil {
 		return Result{}, err
 	}
 	res := Result{ID: row.ID, Topic: row.Topic, Attempts: row.Attempts + 1, Error: applyErr.Error()}
@@ -212,7 +239,7 @@ func (p *Processor) processInSavepoint(txApp core.App, row inboxRow) (Result, er
 
 // applyOne applies a delivery whose status is re-read inside the transaction (another
 // worker, or the retry job, may have settled it since it was loaded).
-func (p *Processor) applyOne(txApp core.App, row inboxRow, started time.Time) (done applied, err error) {
+func (p *Processor) applyOne(b *batch, row inboxRow, started time.Time) (done applied, err error) {
 	defer func() {
 		// a bug in a handler rolls back this delivery and leaves it to the retries,
 		// instead of taking the process (and every other delivery) down
@@ -220,19 +247,17 @@ func (p *Processor) applyOne(txApp core.App, row inboxRow, started time.Time) (d
 			err = fmt.Errorf("panic while processing %s: %v", row.Topic, r)
 		}
 	}()
-	var current struct {
-		Status   string `db:"status"`
-		Attempts int    `db:"attempts"`
-	}
-	if err := txApp.DB().NewQuery(`SELECT status, attempts FROM webhook_inbox WHERE id = {:id}`).
-		Bind(dbx.Params{"id": row.ID}).One(&current); err != nil {
+	var status string
+	var attempts int
+	if err := sqlstore.QueryRow(b.db, `SELECT status, attempts FROM webhook_inbox WHERE id = {:id}`,
+		dbx.Params{"id": row.ID}, &status, &attempts); err != nil {
 		return applied{}, err
 	}
-	if settled(current.Status) {
-		return applied{Status: current.Status, Message: "already " + current.Status, noop: true}, nil
+	if settled(status) {
+		return applied{Status: status, Message: "already " + status, noop: true}, nil
 	}
-	row.Status, row.Attempts = current.Status, current.Attempts
-	c := &applyContext{tx: txApp, db: txApp.DB(), now: started, row: row, proc: p}
+	row.Status, row.Attempts = status, attempts
+	c := &applyContext{tx: b.txApp, db: b.db, batch: b, now: started, row: row, proc: p}
 	if done, err = c.apply(); err != nil {
 		return applied{}, err
 	}

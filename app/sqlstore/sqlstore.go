@@ -7,6 +7,7 @@
 package sqlstore
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -46,7 +47,7 @@ func Insert(db dbx.Builder, table string, now time.Time, cols dbx.Params) (strin
 	ts := FormatTime(now)
 	cols["created"] = ts
 	cols["updated"] = ts
-	if _, err := db.Insert(table, cols).Execute(); err != nil {
+	if _, err := insert(db, table, cols); err != nil {
 		return "", fmt.Errorf("insert into %s: %w", table, err)
 	}
 	return id, nil
@@ -55,8 +56,24 @@ func Insert(db dbx.Builder, table string, now time.Time, cols dbx.Params) (strin
 // Update sets cols (and updated) on the row with this id.
 func Update(db dbx.Builder, table, id string, now time.Time, cols dbx.Params) error {
 	cols["updated"] = FormatTime(now)
-	if _, err := db.Update(table, cols, dbx.HashExp{"id": id}).Execute(); err != nil {
+	if _, err := update(db, table, id, cols); err != nil {
 		return fmt.Errorf("update %s %s: %w", table, id, err)
 	}
 	return nil
+}
+
+// insert runs a prepared INSERT inside a PreparedTx, dbx's otherwise.
+func insert(db dbx.Builder, table string, cols dbx.Params) (sql.Result, error) {
+	if p, ok := db.(*PreparedTx); ok && preparable(cols) {
+		return p.Exec(insertSQL(table, cols))
+	}
+	return db.Insert(table, cols).Execute()
+}
+
+// update runs a prepared UPDATE by id inside a PreparedTx, dbx's otherwise.
+func update(db dbx.Builder, table, id string, cols dbx.Params) (sql.Result, error) {
+	if p, ok := db.(*PreparedTx); ok && preparable(cols) {
+		return p.Exec(updateSQL(table, id, cols))
+	}
+	return db.Update(table, cols, dbx.HashExp{"id": id}).Execute()
 }
