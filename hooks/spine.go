@@ -24,6 +24,7 @@ type Spine struct {
 	Clock     clockwork.Clock
 	Processor *ingest.Processor
 	Pipeline  *ingest.Pipeline
+	Inbox     *ingest.InboxWriter
 	Scheduler *jobs.Scheduler
 	// ScheduleJobs starts the scheduler at serve (true from Bind). Tests that drive time
 	// with a fake clock turn it off and run jobs with Scheduler.RunNow, so that moving
@@ -45,6 +46,7 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		Now:         clock.Now,
 	}
 	s.Pipeline = ingest.NewPipeline(s.Processor, 16384, app.Logger())
+	s.Inbox = ingest.NewInboxWriter(app)
 	sched, err := jobs.New(app, clock, cfg.Timezone)
 	if err != nil {
 		return nil, err
@@ -75,6 +77,7 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		s.bindShopifyWebhookApi(se)
 		s.bindOpsApi(se)
 		s.bindProofPages(se)
+		s.Inbox.Start()
 		s.Pipeline.Start(2)
 		if s.ScheduleJobs {
 			s.Scheduler.Start()
@@ -89,11 +92,13 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 }
 
 // Stop stops the scheduler (running jobs see their context cancelled and record their
-// outcome) and the pipeline (each worker finishes the delivery in hand).
+// outcome), the inbox writer (queued deliveries are committed) and the pipeline (each
+// worker finishes the batch in hand).
 func (s *Spine) Stop() {
 	if err := s.Scheduler.Shutdown(); err != nil {
 		s.App.Logger().Warn("scheduler shutdown", slog.String("error", err.Error()))
 	}
+	s.Inbox.Stop() // the HTTP server has stopped by now: this commits the last deliveries
 	s.Pipeline.Stop()
 }
 

@@ -48,7 +48,7 @@ func (s *Spine) receiveShopifyWebhook(e *core.RequestEvent) error {
 	}
 
 	d.ReceiveTime = time.Since(started)
-	id, duplicate, err := ingest.StoreDelivery(s.App.DB(), d, s.now())
+	id, duplicate, err := s.Inbox.Store(e.Request.Context(), d, s.now())
 	if err != nil {
 		s.App.Logger().Error("webhook: store delivery", slog.String("webhook_id", d.WebhookID), slog.String("error", err.Error()))
 		return e.Error(http.StatusServiceUnavailable, "Could not store the delivery; Shopify will retry.", nil)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,7 @@ func NewCommand() *cobra.Command {
 	f.DurationVar(&opts.SettleTimeout, "settle-timeout", opts.SettleTimeout, "longest wait for a phase's deliveries to be processed")
 	f.StringVar(&opts.Exe, "exe", "", "opspine binary to start as the server (default: this executable)")
 	f.BoolVar(&opts.KeepDir, "keep", false, "keep the temp dir with the server's data and log")
-	f.IntSliceVar(&checkSizes, "check-rows", checkSizes, "database sizes (orders and inbox rows) the monitoring checks are timed on; empty skips the outbox, checks, labels and proof measurements")
+	f.IntSliceVar(&checkSizes, "check-rows", checkSizes, "database sizes (orders and inbox rows) the monitoring checks are timed on; 0 skips the outbox, checks, labels and proof measurements")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this bench process (the load generator, not the server) to this file")
 	return cmd
 }
@@ -73,6 +74,7 @@ func runCommand(cmd *cobra.Command, opts Options, cpuProfile string, checkSizes 
 	if problems := rep.Problems(); len(problems) > 0 {
 		return fmt.Errorf("%d delivery problem(s), listed under the table", len(problems))
 	}
+	checkSizes = slices.DeleteFunc(checkSizes, func(n int) bool { return n <= 0 })
 	if len(checkSizes) > 0 {
 		progress := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "bench:", s) }
 		features := MeasureFeatures(progress, checkSizes)

@@ -92,29 +92,29 @@ func StoreDelivery(db dbx.Builder, d Delivery, now time.Time) (id string, duplic
 	id = sqlstore.NewID()
 	ts := sqlstore.FormatTime(now)
 	receiveMs := d.ReceiveTime.Milliseconds()
-	res, err := db.NewQuery(`INSERT INTO webhook_inbox
-		(id, source, topic, shop_domain, webhook_id, event_id, triggered_at, api_version, headers, payload,
-		 status, attempts, received_at, receive_ms, next_attempt_at, created, updated)
-		VALUES ({:id}, {:source}, {:topic}, {:shop}, {:webhook_id}, {:event_id}, {:triggered_at}, {:api_version},
-		 {:headers}, {:payload}, 'pending', 0, {:ts}, {:receive_ms}, {:ts}, {:ts}, {:ts})
-		ON CONFLICT (shop_domain, webhook_id) DO NOTHING`).Bind(dbx.Params{
+	res, err := sqlstore.Exec(db, insertDeliverySQL, dbx.Params{
 		"id": id, "source": d.Source, "topic": topic, "shop": d.ShopDomain, "webhook_id": d.WebhookID,
 		"event_id": d.EventID, "triggered_at": sqlstore.FormatTime(d.TriggeredAt), "api_version": d.APIVersion,
 		"headers": string(headers), "payload": string(d.Payload), "ts": ts, "receive_ms": receiveMs,
-	}).Execute()
+	})
 	if err != nil {
 		return "", false, fmt.Errorf("store delivery %s: %w", d.WebhookID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return id, false, nil
 	}
-	var existing struct {
-		ID string `db:"id"`
-	}
-	err = db.NewQuery(`SELECT id FROM webhook_inbox WHERE shop_domain = {:shop} AND webhook_id = {:webhook_id}`).
-		Bind(dbx.Params{"shop": d.ShopDomain, "webhook_id": d.WebhookID}).One(&existing)
+	var existing string
+	err = sqlstore.QueryRow(db, `SELECT id FROM webhook_inbox WHERE shop_domain = {:shop} AND webhook_id = {:webhook_id}`,
+		dbx.Params{"shop": d.ShopDomain, "webhook_id": d.WebhookID}, &existing)
 	if err != nil {
 		return "", true, fmt.Errorf("store delivery %s: find the earlier copy: %w", d.WebhookID, err)
 	}
-	return existing.ID, true, nil
+	return existing, true, nil
 }
+
+const insertDeliverySQL = `INSERT INTO webhook_inbox
+		(id, source, topic, shop_domain, webhook_id, event_id, triggered_at, api_version, headers, payload,
+		 status, attempts, received_at, receive_ms, next_attempt_at, created, updated)
+		VALUES ({:id}, {:source}, {:topic}, {:shop}, {:webhook_id}, {:event_id}, {:triggered_at}, {:api_version},
+		 {:headers}, {:payload}, 'pending', 0, {:ts}, {:receive_ms}, {:ts}, {:ts}, {:ts})
+		ON CONFLICT (shop_domain, webhook_id) DO NOTHING`
