@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOrderPayload$$' -fuzztime $(FUZZTIME) ./app/shopify/
 	$(GO) test -run '^$$' -fuzz '^FuzzMoneyMinorUnits$$' -fuzztime $(FUZZTIME) ./app/shopify/
 	$(GO) test -run '^$$' -fuzz '^FuzzRedactPayload$$' -fuzztime $(FUZZTIME) ./app/shopify/
+	$(GO) test -run '^$$' -fuzz '^FuzzLabReportParser$$' -fuzztime $(FUZZTIME) ./app/labmail/
 
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=10m

@@ -33,6 +33,7 @@ var systemWritten = map[string][]string{
 	"manual_override_audit": nil, // created by the override action (bindLabResultRecordHooks)
 	"allocations":           nil,
 	"proof_page_events":     nil,
+	"lab_mailbox_state":     nil,
 }
 
 // Lab results are created by staff (the release rule runs on creation) and never

@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -73,6 +74,23 @@ type Config struct {
 	// LabelWidthMM and LabelHeightMM are the pouch label size.
 	LabelWidthMM  float64
 	LabelHeightMM float64
+
+	// LabIMAP is the mailbox lab reports arrive in; an empty Addr disables the
+	// lab-email-poll job.
+	LabIMAP LabIMAP
+}
+
+// LabIMAP is the mailbox the lab-email-poll job reads.
+type LabIMAP struct {
+	Addr     string // host:port
+	Username string
+	Password string
+	// TLS is implicit TLS; OPSPINE_LAB_IMAP_TLS=off turns it off (local relays, tests).
+	TLS              bool
+	Mailbox          string
+	ProcessedMailbox string
+	// Interval is how often the mailbox is read.
+	Interval time.Duration
 }
 
 // SMTP is the outgoing mail server.
@@ -127,6 +145,33 @@ func Load(getenv func(string) string) (Config, error) {
 		BatchPrefix:          strings.ToUpper(r.str("OPSPINE_BATCH_PREFIX", "B")),
 		PublicIDKey:          r.str("OPSPINE_PUBLIC_ID_KEY", ""),
 		CopackerEmail:        r.str("OPSPINE_COPACKER_EMAIL", ""),
+	}
+	c.LabIMAP = LabIMAP{
+		Addr:             r.str("OPSPINE_LAB_IMAP_ADDR", ""),
+		Username:         r.str("OPSPINE_LAB_IMAP_USERNAME", ""),
+		Password:         r.str("OPSPINE_LAB_IMAP_PASSWORD", ""),
+		TLS:              true,
+		Mailbox:          r.str("OPSPINE_LAB_IMAP_MAILBOX", "INBOX"),
+		ProcessedMailbox: r.str("OPSPINE_LAB_IMAP_PROCESSED_MAILBOX", ""),
+		Interval:         r.duration("OPSPINE_LAB_IMAP_INTERVAL", 5*time.Minute),
+	}
+	switch tlsMode := strings.ToLower(r.str("OPSPINE_LAB_IMAP_TLS", "on")); tlsMode {
+	case "on", "true", "1", "yes":
+	case "off", "false", "0", "no":
+		c.LabIMAP.TLS = false
+	default:
+		r.errs = append(r.errs, fmt.Sprintf("OPSPINE_LAB_IMAP_TLS=%q must be on or off", tlsMode))
+	}
+	if c.LabIMAP.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.LabIMAP.Addr); err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("OPSPINE_LAB_IMAP_ADDR=%q must be host:port, e.g. imap.example.com:993", c.LabIMAP.Addr))
+		}
+		if c.LabIMAP.Username == "" {
+			r.errs = append(r.errs, "OPSPINE_LAB_IMAP_USERNAME must be set when OPSPINE_LAB_IMAP_ADDR is")
+		}
+	}
+	if c.LabIMAP.Interval < time.Minute {
+		r.errs = append(r.errs, "OPSPINE_LAB_IMAP_INTERVAL must be at least 1m")
 	}
 	c.LabelWidthMM, c.LabelHeightMM = r.size("OPSPINE_LABEL_SIZE_MM", 62, 29)
 	for _, s := range strings.Split(r.str("OPSPINE_SHOPIFY_WEBHOOK_SECRET", ""), ",") {
