@@ -262,6 +262,9 @@ func (d draft) write(txApp core.App, actor string, deps Deps, now time.Time) (*C
 	if err := recordCreatedEvent(txApp.DB(), rec, d.product, d.plan, actor, now); err != nil {
 		return nil, fmt.Errorf("batch %s: %w", code, err)
 	}
+	if err := runCreatedHooks(txApp, d.id, d.plan.units); err != nil {
+		return nil, err
+	}
 	out := &Created{Batch: rec, Product: d.product, ProofURL: d.proofURL, LabelPDF: pdf}
 	if deps.CopackerEmail != "" {
 		if out.EmailID, err = enqueueCopackerEmail(txApp, rec, d.plan, d.proofURL, pdf, deps, now); err != nil {

@@ -22,6 +22,49 @@ var transitionHooks struct {
 	next     int
 	released []hookEntry
 	recalled []hookEntry
+	created  []createdEntry
+}
+
+// CreatedHook runs inside the transaction that creates a batch, with the units
+// produced; an error rolls the creation back.
+type CreatedHook func(txApp core.App, batchID string, units int) error
+
+type createdEntry struct {
+	id int
+	fn CreatedHook
+}
+
+// OnCreated registers fn to run, in the transaction, whenever Create makes a batch
+// (inventory records the production there). The returned function removes it.
+func OnCreated(fn CreatedHook) (remove func()) {
+	transitionHooks.Lock()
+	defer transitionHooks.Unlock()
+	transitionHooks.next++
+	id := transitionHooks.next
+	transitionHooks.created = append(transitionHooks.created, createdEntry{id: id, fn: fn})
+	return func() {
+		transitionHooks.Lock()
+		defer transitionHooks.Unlock()
+		list := transitionHooks.created
+		for i, h := range list {
+			if h.id == id {
+				transitionHooks.created = append(list[:i:i], list[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+func runCreatedHooks(txApp core.App, batchID string, units int) error {
+	transitionHooks.RLock()
+	list := append([]createdEntry(nil), transitionHooks.created...)
+	transitionHooks.RUnlock()
+	for _, h := range list {
+		if err := h.fn(txApp, batchID, units); err != nil {
+			return fmt.Errorf("batch %s: created hook: %w", batchID, err)
+		}
+	}
+	return nil
 }
 
 // OnReleased registers fn to run, in the transaction, whenever a batch becomes

@@ -18,12 +18,15 @@ type FeatureReport struct {
 	ProofRate    int
 	ProofP50     time.Duration
 	ProofP99     time.Duration
-	Errors       []string
+	// Allocations is orders allocated per second by historical order count.
+	Allocations map[int]float64
+	Errors      []string
 }
 
 // MeasureFeatures runs each measurement; one that fails is reported, not fatal.
 func MeasureFeatures(progress func(string), sizes []int) FeatureReport {
-	r := FeatureReport{Emails: 1000, CheckSizes: sizes, Checks: map[int][]CheckTiming{}, Labels: 200, ProofRate: 200}
+	r := FeatureReport{Emails: 1000, CheckSizes: sizes, Checks: map[int][]CheckTiming{}, Labels: 200, ProofRate: 200,
+		Allocations: map[int]float64{}}
 	note := func(what string, err error) {
 		if err != nil {
 			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", what, err))
@@ -41,6 +44,11 @@ func MeasureFeatures(progress func(string), sizes []int) FeatureReport {
 	progress(fmt.Sprintf("labels: %d label PDFs", r.Labels))
 	r.LabelsPerSec, err = MeasureLabelPDFs(r.Labels)
 	note("labels", err)
+	for _, n := range []int{10_000, 1_000_000} {
+		progress(fmt.Sprintf("allocation: 10,000 batches, 1M historical allocations, %s historical orders", thousands(float64(n))))
+		r.Allocations[n], err = MeasureAllocations(n)
+		note(fmt.Sprintf("allocation at %d orders", n), err)
+	}
 	progress(fmt.Sprintf("proof page: %d requests/s for 10s", r.ProofRate))
 	r.ProofP50, r.ProofP99, err = MeasureProofPage(r.ProofRate, 10*time.Second)
 	note("proof page", err)
@@ -73,6 +81,10 @@ func (r FeatureReport) Table() string {
 			"< " + ms(TargetCheck), verdict(float64(worst)/float64(TargetCheck), worst < TargetCheck)})
 	}
 	rows = append(rows, []string{"label PDFs (QR + PDF) generated", perSec(r.LabelsPerSec, "/s"), "", ""})
+	if small, large := r.Allocations[10_000], r.Allocations[1_000_000]; small > 0 && large > 0 {
+		rows = append(rows, []string{"orders allocated FEFO (10k batches, 1M allocations) at 10k / 1M orders",
+			perSec(small, "/s") + " / " + perSec(large, "/s"), "flat as orders grow", fmt.Sprintf("%.2f", large/small)})
+	}
 	rows = append(rows, []string{fmt.Sprintf("proof page p50 / p99 at %d requests/s", r.ProofRate), ms(r.ProofP50) + " / " + ms(r.ProofP99), "", ""})
 	writeTable(&b, rows)
 	for _, e := range r.Errors {

@@ -99,7 +99,7 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 		return applied{}, err
 	}
 
-	status := DeriveOrderStatus(o, amounts.Total, existing.RefundedMinor)
+	status := KeepLaterStatus(existing.Status, DeriveOrderStatus(o, amounts.Total, existing.RefundedMinor))
 	cols := dbx.Params{
 		"order_number":       number,
 		"customer":           customerID,
@@ -154,7 +154,8 @@ func applyOrder(c *applyContext, payload []byte) (applied, error) {
 			Message: fmt.Sprintf("Order %s has line items whose SKU matches no product: %s", number, strings.Join(unknown, ", ")),
 			Meta:    map[string]any{"skus": unknown}})
 	}
-	if !found || existing.Status != status {
+	// an allocated order's update still runs the hooks: line edits re-sync its allocation
+	if !found || existing.Status != status || IsAfterPaid(status) {
 		ch := OrderChange{OrderID: orderID, ShopifyOrderID: string(o.ID), From: existing.Status, To: status}
 		if err := c.orderChanged(ch); err != nil {
 			return applied{}, err

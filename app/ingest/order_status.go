@@ -10,6 +10,26 @@ const (
 	OrderRefunded  = "refunded"
 )
 
+// Statuses later than paid, set by allocation; Shopify saying "paid" again keeps them.
+const (
+	OrderAwaitingStock = "awaiting_stock"
+	OrderAllocated     = "allocated"
+)
+
+// IsAfterPaid reports whether status is one of the fulfilment states after paid.
+func IsAfterPaid(status string) bool {
+	return status == OrderAwaitingStock || status == OrderAllocated
+}
+
+// KeepLaterStatus is the status to store when Shopify's data derives `derived` for an
+// order now in `current`: a later fulfilment state survives a repeated "paid".
+func KeepLaterStatus(current, derived string) string {
+	if derived == OrderPaid && IsAfterPaid(current) {
+		return current
+	}
+	return derived
+}
+
 // DeriveOrderStatus maps Shopify's order to opspine's status. refundedMinor is what
 // refunds/create deliveries already recorded, so a fully refunded order stays refunded
 // even when an older-looking orders/updated still says paid.
