@@ -318,3 +318,22 @@ func TestReportedAtIsADayInBusinessTime(t *testing.T) {
 		t.Errorf("reported_at %v", got)
 	}
 }
+
+// The proof page shows the result that released the batch, not a later retest that did
+// not change its status.
+func TestTheProofPageShowsTheResultThatDecidedTheStatus(t *testing.T) {
+	s := start(t, nil)
+	token := labToken(t, s, "operator")
+	batch := labBatch(t, s, "B-261117-040")
+	postLabJSON(t, s, batch, token, `{"lab":"Deciding Lab","salmonella":"absent","enterobacteriaceae_cfu_per_g":20}`, 201)
+	postLabJSON(t, s, batch, token, `{"lab":"Retest Lab","salmonella":"detected","enterobacteriaceae_cfu_per_g":900}`, 201)
+	publicID := randomPublicID(t) // labBatch's public ids are not of the proof page's form
+	if _, err := s.App.DB().NewQuery(`UPDATE batches SET public_id = {:p} WHERE id = {:id}`).
+		Bind(map[string]any{"p": publicID, "id": batch}).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	res, body := proofGet(t, s.URL, "/api/proof/"+publicID, nil)
+	if res.StatusCode != 200 || !strings.Contains(body, "Deciding Lab") || strings.Contains(body, "Retest Lab") {
+		t.Fatalf("proof JSON %d: %s", res.StatusCode, body)
+	}
+}

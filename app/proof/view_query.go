@@ -54,9 +54,11 @@ type proofRow struct {
 	EnteroLimitCfg sql.NullFloat64 `db:"entero_limit"`
 }
 
-// findBatchProofSQL reads the batch, its product, its latest lab result and the
-// Enterobacteriaceae limit in one query (the page's only read). It walks the unique
-// public_id index and the (batch, created) index of lab_results.
+// findBatchProofSQL reads the batch, its product, its lab result and the
+// Enterobacteriaceae limit in one query (the page's only read). The lab result is the
+// one that decided the batch's current status (a later partial or repeated report on a
+// released batch does not replace it), else the latest. It walks the unique public_id
+// index and the (batch, created) indexes of batch_status_history and lab_results.
 const findBatchProofSQL = `
 SELECT b.id AS batch_id, b.code, b.status, b.produced_at, COALESCE(b.expiry_date, '') AS expiry_date,
 	COALESCE(p.name, '') AS product_name, COALESCE(p.storage_instructions, '') AS storage_instructions,
@@ -70,8 +72,10 @@ SELECT b.id AS batch_id, b.code, b.status, b.produced_at, COALESCE(b.expiry_date
 	(SELECT value FROM config WHERE key = {:limit_key}) AS entero_limit
 FROM batches b
 LEFT JOIN products p ON p.id = b.product
-LEFT JOIN lab_results l ON l.id = (
-	SELECT id FROM lab_results WHERE batch = b.id ORDER BY created DESC, id DESC LIMIT 1)
+LEFT JOIN lab_results l ON l.id = COALESCE(
+	(SELECT h.lab_result FROM batch_status_history h
+		WHERE h.batch = b.id AND h.to_status = b.status AND h.lab_result != '' ORDER BY h.created DESC LIMIT 1),
+	(SELECT id FROM lab_results WHERE batch = b.id ORDER BY created DESC, id DESC LIMIT 1))
 WHERE b.public_id = {:public_id}
 LIMIT 1`
 
