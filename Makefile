@@ -1,13 +1,20 @@
 # opspine: `make run` to start it, `make test` to test it. See README.md.
 GO        ?= go
 BIN       := bin/opspine
+BIN_ARM64 ?= bin/opspine-linux-arm64
 LDFLAGS   := -s -w
 FUZZTIME  ?= 10s
 
-.PHONY: build run test lint unit fuzz bench fuzz-long clean
+.PHONY: build build-arm64 run test lint unit fuzz bench fuzz-long clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# Cross-compiles for a 64-bit ARM Linux box (Raspberry Pi 4/5). BIN_ARM64 names the
+# output; TestArm64BinaryServesUnderQemu (app/benchmark) builds it this way and runs it
+# under qemu-user.
+build-arm64:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN_ARM64) .
 
 # Starts opspine on http://127.0.0.1:8090 with its data in ./pb_data.
 run: build
