@@ -81,6 +81,14 @@ func bindDerivedFieldGuards(app core.App) {
 		}
 		return e.Next()
 	})
+	// PocketBase's default users collection is open for sign-up (create rule ""); opspine
+	// has no customer accounts, so an anonymous client must not be able to make one.
+	app.OnRecordCreateRequest("users").BindFunc(func(e *core.RecordRequestEvent) error {
+		if !e.HasSuperuserAuth() {
+			return e.ForbiddenError("opspine has no public sign-up; staff accounts are made by an admin in the staff collection.", nil)
+		}
+		return e.Next()
+	})
 	app.OnRecordDeleteRequest().BindFunc(func(e *core.RecordRequestEvent) error {
 		if slices.Contains(undeletable, e.Collection.Name) {
 			return e.BadRequestError(fmt.Sprintf("%s records are kept: deleting one would lose a message or its history.", e.Collection.Name), nil)

@@ -74,6 +74,9 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 		if err := settings.SeedMissing(s.App.DB(), s.now()); err != nil {
 			return err
 		}
+		if err := enableDefaultRateLimits(s.App); err != nil {
+			return err
+		}
 		s.bindShopifyWebhookApi(se)
 		s.bindOpsApi(se)
 		s.bindProofPages(se)

@@ -91,6 +91,23 @@ func TestTheSameIdempotencyKeyEnqueuedTwiceSendsOneEmail(t *testing.T) {
 	}
 }
 
+// An email without attachments is sent like any other (its attachment_meta is NULL).
+func TestAnEmailWithoutAttachmentsArrives(t *testing.T) {
+	t.Parallel()
+	fake := startFakeSMTP(t)
+	s := start(t, fake, nil)
+	e := labelEmail("copacker_label:no-attachment")
+	e.Attachments = nil
+	id := enqueue(t, s, e)
+	sendOK(t, s)
+	if n := len(fake.messages()); n != 1 {
+		t.Fatalf("%d messages arrived, want 1", n)
+	}
+	if row := loadRow(t, s.App, id); row.State != "sent" {
+		t.Fatalf("state %s, want sent", row.State)
+	}
+}
+
 // A temporary refusal or a timeout at any step before the end of the data leaves the
 // email failed; it is tried again once its backoff (30 s to 1 min) has passed and
 // arrives once.

@@ -239,7 +239,7 @@ func dueEmails(db dbx.Builder, now time.Time, limit int) ([]string, error) {
 
 func loadEmail(db dbx.Builder, id string) (emailRow, error) {
 	var row emailRow
-	err := db.NewQuery(`SELECT id, "to", cc, subject, text_body, html_body, attachments, attachment_meta, idempotency_key,
+	err := db.NewQuery(`SELECT id, "to", cc, subject, text_body, html_body, attachments, COALESCE(attachment_meta, 'null') AS attachment_meta, idempotency_key,
 		state, attempts, message_id, created FROM email_outbox WHERE id = {:id}`).Bind(dbx.Params{"id": id}).One(&row)
 	if err != nil {
 		return row, fmt.Errorf("outbox: load email %s: %w", id, err)
