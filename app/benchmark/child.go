@@ -117,7 +117,29 @@ func startChild(ctx context.Context, exe, dir, secret string) (*child, error) {
 		c.stop()
 		return nil, err
 	}
+	if err := c.disableRateLimits(ctx); err != nil {
+		c.stop()
+		return nil, err
+	}
 	return c, nil
+}
+
+// disableRateLimits turns the child's rate limiter off: the bench measures how much
+// ingestion can take from one address, which the webhook's flood guard would cap.
+func (c *child) disableRateLimits(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPatch, c.base+"/api/settings",
+		strings.NewReader(`{"rateLimits":{"enabled":false}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", c.token)
+	res, err := c.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("turn the bench server's rate limits off: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("turn the bench server's rate limits off: status %d", res.StatusCode)
+	}
+	return nil
 }
 
 func (c *child) waitHealthy(ctx context.Context, limit time.Duration) error {
@@ -407,4 +429,13 @@ func (c *child) logTail() string {
 		lines = lines[len(lines)-30:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// kill sends SIGKILL, as a power cut or the OOM killer would, and waits for the exit.
+func (c *child) kill() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	c.cmd.Process.Kill()
+	<-c.exited
 }

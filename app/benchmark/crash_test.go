@@ -1,0 +1,175 @@
+package benchmark
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// SIGKILL mid-stream, three times at different moments, on the same data dir: every
+// delivery answered 200 is stored exactly once and ends processed after the last
+// restart, and there is one order per stored delivery (nothing processed twice).
+// Deliveries whose answer was lost to a kill are sent again to the next instance, as
+// Shopify retries them, so a delivery stored just before a kill arrives twice.
+func TestCrashSigkillMidStreamLosesNothingAndDoublesNothing(t *testing.T) {
+	exe := buildOpspine(t)
+	dir := t.TempDir()
+	secret := randomHex(16)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	deliveries := makeDeliveries("sigkill-"+randomHex(4), 1, 5000, secret)
+	var (
+		mu       sync.Mutex
+		answered = map[string]bool{} // webhook id → answered 200 by some instance
+		retry    []delivery          // sent but not answered 200: Shopify sends these again
+		next     int                 // the next never-sent delivery
+		resent   int                 // resends that were answered 200
+		refused  = map[int]int{}     // non-200 answers by status (0: no answer, the server went)
+	)
+	// take returns the next delivery to send: a retry first, then a new one unless
+	// onlyRetries.
+	take := func(onlyRetries bool) (d delivery, again, ok bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n := len(retry); n > 0 {
+			d = retry[n-1]
+			retry = retry[:n-1]
+			return d, true, true
+		}
+		if onlyRetries || next == len(deliveries) {
+			return delivery{}, false, false
+		}
+		d = deliveries[next]
+		next++
+		return d, false, true
+	}
+	// stream sends from 8 connections until the server goes or there is nothing left,
+	// 250 a second in all: under the default webhook rate limit (300 a second per
+	// client), so writes go on all the time rather than in bursts between 429s, and a
+	// kill lands while deliveries are being stored.
+	stream := func(c *child, onlyRetries bool) *sync.WaitGroup {
+		client := newClient(8)
+		tick := time.NewTicker(time.Second / 250)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for {
+					<-tick.C
+					d, again, ok := take(onlyRetries)
+					if !ok {
+						return
+					}
+					status, _, err := post(ctx, client, c.base, d)
+					mu.Lock()
+					if err == nil && status == http.StatusOK {
+						if answered[d.webhookID] {
+							t.Errorf("delivery %s answered 200 twice", d.webhookID)
+						}
+						answered[d.webhookID] = true
+						if again {
+							resent++
+						}
+					} else {
+						retry = append(retry, d)
+						refused[status]++
+					}
+					mu.Unlock()
+					if err != nil {
+						return // the server has gone
+					}
+				}
+			})
+		}
+		go func() { wg.Wait(); tick.Stop() }()
+		return &wg
+	}
+
+	for i, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 1200 * time.Millisecond} {
+		c, err := startChild(ctx, exe, dir, secret)
+		if err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+		mu.Lock()
+		before, retries := len(answered), len(retry)
+		mu.Unlock()
+		wg := stream(c, false)
+		time.Sleep(after)
+		c.kill()
+		wg.Wait()
+		mu.Lock()
+		got, lost, sent := len(answered)-before, len(retry), next
+		mu.Unlock()
+		if got == 0 || sent == len(deliveries) {
+			t.Fatalf("kill %d after %s: %d answered, %d of %d sent: the kill did not land mid-stream", i+1, after, got, sent, len(deliveries))
+		}
+		t.Logf("kill %d, %s after the stream began: %d answered 200 by this instance (%d resends waiting before it), %d unanswered to resend; %d sent so far",
+			i+1, after, got, retries, lost, sent)
+	}
+
+	last, err := startChild(ctx, exe, dir, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.stop()
+	restarted := time.Now()
+	stream(last, true).Wait()
+	mu.Lock()
+	if len(retry) != 0 {
+		t.Fatalf("%d deliveries still not answered 200 by the last instance", len(retry))
+	}
+	sent := next
+	mu.Unlock()
+	for status, k := range refused {
+		if status >= 500 {
+			t.Errorf("%d sends answered %d: a live instance failed to store a delivery", k, status)
+		}
+	}
+	if len(answered) != sent {
+		t.Fatalf("%d answered 200 of %d sent", len(answered), sent)
+	}
+
+	deadline := restarted.Add(60 * time.Second)
+	var n inboxCounts
+	for {
+		n, err = last.counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Pending == 0 && n.Failed == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %+v 60s after the last restart", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	settled := time.Since(restarted)
+	if n.Dead != 0 || n.Skipped != 0 || n.Processed != len(answered) {
+		t.Fatalf("after the last restart: %+v, want all %d answered deliveries processed and nothing else", n, len(answered))
+	}
+	// Exactly one row each (statusByWebhookID insists on one), processed.
+	for id := range answered {
+		if status, err := last.statusByWebhookID(ctx, id); err != nil || status != "processed" {
+			t.Fatalf("delivery %s answered 200: %q %v", id, status, err)
+		}
+	}
+	orders, err := last.total(ctx, "orders", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := last.total(ctx, "webhook_inbox", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after 3 SIGKILLs: %d deliveries sent, %d answered 200 (%d of them on a resend; sends not answered 200, by status: %v), inbox %+v (%d rows), %d orders; settled %s after the last restart",
+		sent, len(answered), resent, refused, n, inbox, orders, settled.Round(time.Millisecond))
+	if inbox != len(answered) {
+		t.Errorf("%d inbox rows for %d distinct answered deliveries: something was lost or stored twice", inbox, len(answered))
+	}
+	if orders != inbox {
+		t.Errorf("%d orders from %d stored deliveries of distinct orders: something was lost or processed twice", orders, inbox)
+	}
+}
