@@ -12,6 +12,7 @@ import (
 	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/opspine/opspine/app/testkit"
+	"github.com/opspine/opspine/hooks"
 )
 
 // rulesSecrets are secrets configured the way an operator would (environment), each
@@ -42,16 +43,10 @@ func secretValues() []string {
 // customerData are strings of the fixture order's customer.
 var customerData = []string{"Jane", "Acacia", "+447700900123", "example.com\",", "BS1 4DJ"}
 
-// systemWrittenCollections mirrors hooks.systemWritten: records only opspine writes.
-// batches is created by staff through its creation action, so only its edits and
-// deletes are checked here.
-var systemWrittenCollections = map[string][]string{
-	"customers": nil, "orders": nil, "order_items": nil, "refunds": nil, "webhook_inbox": nil,
-	"dead_letters": {"resolved"}, "ops_events": nil, "monitoring_runs": nil, "data_requests": nil,
-	"config": {"value"}, "alerts": nil, "alert_notifications": nil, "email_outbox": nil,
-	"batches": {"notes"}, "batch_status_history": nil, "manual_override_audit": nil,
-	"allocations": nil, "proof_page_events": nil, "lab_mailbox_state": nil,
-}
+// systemWrittenCollections are the records only opspine writes, as the guard lists
+// them (batches is created by staff through its creation action, so only its edits and
+// deletes are checked here).
+var systemWrittenCollections = hooks.SystemWritten()
 
 const staffReadRule = `@request.auth.collectionName = "staff" && @request.auth.active = true`
 

@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/go-pdf/fpdf"
 
 	"github.com/opspine/opspine/app/testkit"
@@ -26,32 +22,9 @@ const labIMAPUser, labIMAPPass = "lab@opspine.example", "imap-secret"
 // startLabIMAP serves an in-memory mailbox with an INBOX and returns its address.
 func startLabIMAP(t *testing.T) string {
 	t.Helper()
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser(labIMAPUser, labIMAPPass)
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		InsecureAuth: true,
-		Logger:       labNopLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	addr, _ := testkit.StartIMAP(t, labIMAPUser, labIMAPPass)
+	return addr
 }
-
-type labNopLogger struct{}
-
-func (labNopLogger) Printf(string, ...any) {}
 
 // startWithLabMailbox starts opspine configured to poll a fresh IMAP server.
 func startWithLabMailbox(t *testing.T) (*testkit.Server, string) {

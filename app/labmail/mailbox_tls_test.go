@@ -59,7 +59,7 @@ func TestPollOverImplicitTLS(t *testing.T) {
 			return mem.NewSession(), nil, nil
 		},
 		Caps:   imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		Logger: nopLogger{},
+		Logger: testkit.QuietLogger{},
 	})
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
