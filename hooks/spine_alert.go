@@ -50,6 +50,9 @@ func (s *Spine) bindAlertActions() {
 		if errors.Is(err, alerts.ErrAlreadySent) {
 			return e.BadRequestError("The message was delivered already; it is not sent twice.", nil)
 		}
+		if errors.Is(err, alerts.ErrBeingSent) {
+			return e.BadRequestError("The message is being sent right now; if opspine stopped meanwhile, the next alert-deliver run marks it dead within a few minutes and you can send it again then.", nil)
+		}
 		if err != nil {
 			return e.InternalServerError("Could not queue the message again.", err)
 		}

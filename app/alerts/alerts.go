@@ -87,6 +87,7 @@ const (
 // Notification states.
 const (
 	NotificationPending = "pending"
+	NotificationSending = "sending"
 	NotificationSent    = "sent"
 	NotificationFailed  = "failed"
 	NotificationDead    = "dead"

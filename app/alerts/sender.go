@@ -60,6 +60,9 @@ type Report struct {
 	Deferred int
 	// Unrouted wait for a Slack URL to be configured.
 	Unrouted int
+	// Abandoned were left in sending by a process that stopped while Slack was being
+	// called: they may have arrived, so they are dead, not sent again.
+	Abandoned int
 	// Left were not reached before the run's deadline.
 	Left            int
 	SlackConfigured bool
@@ -79,6 +82,9 @@ func (r Report) Summary() string {
 			fmt.Fprintf(&b, ", %d left for the next run", r.Left)
 		}
 	}
+	if r.Abandoned > 0 {
+		fmt.Fprintf(&b, "; %d left in sending by a stopped process marked dead (they may have arrived: check the channel)", r.Abandoned)
+	}
 	switch {
 	case !r.SlackConfigured:
 		fmt.Fprintf(&b, "; Slack not configured: %d messages kept pending (set OPSPINE_SLACK_ALERTS_URL)", r.Unrouted)
@@ -91,7 +97,7 @@ func (r Report) Summary() string {
 // Figures are the run's numbers for monitoring_runs.
 func (r Report) Figures() map[string]any {
 	return map[string]any{"due": r.Due, "sent": r.Sent, "failed": r.Failed, "dead": r.Dead,
-		"deferred": r.Deferred, "left": r.Left, "not_configured": r.Unrouted, "slack_configured": r.SlackConfigured}
+		"deferred": r.Deferred, "left": r.Left, "abandoned": r.Abandoned, "not_configured": r.Unrouted, "slack_configured": r.SlackConfigured}
 }
 
 // notificationRow is a due notification.
@@ -100,22 +106,30 @@ type notificationRow struct {
 	Alert    string `db:"alert"`
 	Kind     string `db:"kind"`
 	Channel  string `db:"channel"`
+	State    string `db:"state"`
 	Title    string `db:"title"`
 	Payload  string `db:"payload"`
 	Attempts int    `db:"attempts"`
 }
 
-// DeliverDue sends the due notifications, oldest first, one request each. Network
-// calls happen outside any transaction; each outcome is recorded in its own short one.
+// DeliverDue settles the messages a stopped process left in sending, then sends the
+// due notifications, oldest first, one request each. Each is claimed (sending) in a
+// committed write before its request, so a crash during the request is seen by the
+// next run and the message is not sent twice. Network calls happen outside any
+// transaction; each outcome is recorded in its own short one.
 func (s *Sender) DeliverDue(ctx context.Context) (Report, error) {
 	rep := Report{SlackConfigured: s.Config.SlackAlertsURL != "" || s.Config.SlackUrgentURL != "" || s.Config.SlackDigestURL != ""}
+	client := s.client()
+	var err error
+	if rep.Abandoned, err = s.abandonStuck(client.Timeout); err != nil {
+		return rep, err
+	}
 	due, err := s.dueNotifications()
 	if err != nil {
 		return rep, err
 	}
 	rep.Due = len(due)
 	failing := map[string]time.Time{} // URL → retry time, for channels that failed in this run
-	client := s.client()
 	for i, n := range due {
 		// stop taking messages when one more request might outlive the job's deadline
 		if deadline, ok := ctx.Deadline(); ctx.Err() != nil || (ok && time.Until(deadline) < client.Timeout) {
@@ -134,6 +148,13 @@ func (s *Sender) DeliverDue(ctx context.Context) (Report, error) {
 			}
 			continue
 		}
+		claimed, err := s.claim(n)
+		if err != nil {
+			return rep, err
+		}
+		if !claimed { // a person changed it since it was listed
+			continue
+		}
 		var res attempt
 		body, err := withBrand([]byte(n.Payload), s.Config.BrandName)
 		if err != nil { // cannot happen to a message Raise wrote; must not block the queue behind it
@@ -142,7 +163,12 @@ func (s *Sender) DeliverDue(ctx context.Context) (Report, error) {
 			res = s.post(ctx, client, target, body)
 		}
 		if res.transport && ctx.Err() != nil {
-			rep.Left = len(due) - i // stopped by shutdown, not by Slack: tried again next run
+			// stopped by shutdown, not by Slack: tried again next run (at least once:
+			// Slack has no idempotency key, and a cut request may have arrived)
+			rep.Left = len(due) - i
+			if err := s.unclaim(n); err != nil {
+				return rep, err
+			}
 			break
 		}
 		state, err := s.record(n, body, res)
@@ -173,7 +199,7 @@ func (s *Sender) dueNotifications() ([]notificationRow, error) {
 		batch = DefaultBatch
 	}
 	var rows []notificationRow
-	err := s.App.DB().NewQuery(`SELECT id, alert, kind, channel, title, payload, attempts FROM alert_notifications
+	err := s.App.DB().NewQuery(`SELECT id, alert, kind, channel, state, title, payload, attempts FROM alert_notifications
 		WHERE (state = 'pending' OR state = 'failed') AND next_attempt_at <= {:now}
 		ORDER BY created, rowid LIMIT {:limit}`).
 		Bind(dbx.Params{"now": sqlstore.FormatTime(s.now()), "limit": batch}).All(&rows)
@@ -291,7 +317,7 @@ func retryAfter(h string, now time.Time) time.Duration {
 func (s *Sender) record(n notificationRow, body []byte, res attempt) (string, error) {
 	now := s.now()
 	attempts := n.Attempts + 1
-	cols := dbx.Params{"attempts": attempts, "payload": string(body)}
+	cols := dbx.Params{"attempts": attempts, "payload": string(body), "claimed_at": ""}
 	state := NotificationFailed
 	switch {
 	case res.ok:
@@ -327,7 +353,7 @@ func (s *Sender) record(n notificationRow, body []byte, res attempt) (string, er
 		}
 		return opsevents.Record(db, now, opsevents.Event{
 			EntityType: "alert_notification", EntityID: n.ID, Kind: "alert.delivery_dead", Actor: "alert-deliver",
-			Message: fmt.Sprintf("Slack message %q (%s channel) was not delivered and needs a person: %s",
+			Message: fmt.Sprintf("Slack message %q (%s channel) needs a person: %s",
 				truncate(n.Title, 150), n.Channel, truncate(cols["last_error"].(string), 300)),
 			Meta: map[string]any{"alert": n.Alert, "kind": n.Kind, "channel": n.Channel, "attempts": attempts},
 		})

@@ -18,6 +18,7 @@ var (
 	ErrAlertNotFound        = errors.New("no such alert")
 	ErrNotificationNotFound = errors.New("no such alert notification")
 	ErrAlreadySent          = errors.New("the message was delivered already")
+	ErrBeingSent            = errors.New("the message is being sent right now")
 )
 
 // ResolveAlertByHand closes an open alert for a person (actor "staff:<id>"): the same
@@ -50,7 +51,8 @@ func ResolveAlertByHand(app core.App, now time.Time, id, actor string) error {
 
 // RequeueNotification puts a dead or failed notification back in the queue with a
 // fresh set of attempts (after a Slack URL was fixed, say), recording who asked.
-// A pending one is left as it is; a sent one is refused with ErrAlreadySent.
+// A pending one is left as it is; a sent one is refused with ErrAlreadySent, and one
+// being sent (until alert-deliver settles it) with ErrBeingSent.
 func RequeueNotification(app core.App, now time.Time, id, actor string) error {
 	now = now.UTC()
 	return app.RunInTransaction(func(txApp core.App) error {
@@ -72,6 +74,8 @@ func RequeueNotification(app core.App, now time.Time, id, actor string) error {
 			return ErrAlreadySent
 		case row.State == NotificationPending:
 			return nil
+		case row.State == NotificationSending:
+			return ErrBeingSent
 		}
 		if err := sqlstore.Update(db, "alert_notifications", id, now, dbx.Params{
 			"state": NotificationPending, "attempts": 0, "next_attempt_at": sqlstore.FormatTime(now),
