@@ -125,8 +125,8 @@ func backupLedger(t *testing.T, app core.App) {
 func TestBackupOfABusyInstanceRestoresTheSameOrdersBatchesAllocationsAndFiles(t *testing.T) {
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-2KG")
-	operator := batchToken(t, s.App, "operator", true)
-	superuser := batchToken(t, s.App, "superuser", true)
+	operator := testkit.Token(t, s.App, "operator")
+	superuser := testkit.Token(t, s.App, "superuser")
 
 	code, body := s.Call(t, "POST", "/api/ops/batches", operator, `{"product_sku": "PR-BEEF-2KG", "produced_at": "2026-11-20", "units": 40}`)
 	if code != http.StatusCreated {

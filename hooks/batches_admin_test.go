@@ -36,7 +36,7 @@ type adminRecord struct {
 func TestAdminUICreatesABatchLikeTheOpsApi(t *testing.T) {
 	s := startBatches(t, nil)
 	product := batchProduct(t, s.App, "PR-BEEF-500")
-	superuser := batchToken(t, s.App, "superuser", true)
+	superuser := testkit.Token(t, s.App, "superuser")
 
 	code, body := batchMultipart(t, s, "/api/collections/batches/records", superuser, map[string]string{
 		"product": product, "produced_at": "2026-11-20 07:30:00.000Z", "kg_produced": "500", "quantity_units": "0",
@@ -74,7 +74,7 @@ func TestAdminUICreatesABatchLikeTheOpsApi(t *testing.T) {
 	assertCopackerEmail(t, s, r.ID, r.Code, pdf)
 
 	// staff use the same path (JSON, units), and the API's next batch that day follows on
-	operator := batchToken(t, s.App, "operator", true)
+	operator := testkit.Token(t, s.App, "operator")
 	code, body = s.Call(t, "POST", "/api/collections/batches/records", operator,
 		fmt.Sprintf(`{"product": %q, "produced_at": "2026-11-20 08:00:00.000Z", "quantity_units": 40}`, product))
 	if code != http.StatusOK {
@@ -94,7 +94,7 @@ func TestAdminUICreatesABatchLikeTheOpsApi(t *testing.T) {
 func TestAdminUICreateShowsErrorsOnTheFieldAndWritesNothing(t *testing.T) {
 	s := startBatches(t, nil)
 	product := batchProduct(t, s.App, "PR-BEEF-500")
-	superuser := batchToken(t, s.App, "superuser", true)
+	superuser := testkit.Token(t, s.App, "superuser")
 	cases := []struct {
 		name   string
 		fields map[string]string

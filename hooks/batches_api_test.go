@@ -20,7 +20,7 @@ import (
 func TestCreateBatchOverTheOpsApi(t *testing.T) {
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-500")
-	operator := batchToken(t, s.App, "operator", true)
+	operator := testkit.Token(t, s.App, "operator")
 
 	code, body := s.Call(t, "POST", "/api/ops/batches", operator,
 		`{"product_sku": "PR-BEEF-500", "produced_at": "2026-11-20", "kg_produced": 500, "notes": "Line 2"}`)
@@ -118,11 +118,11 @@ func assertCopackerEmail(t *testing.T, s *testkit.Server, batchID, code string, 
 func TestBatchRoutesNeedStaff(t *testing.T) {
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-500")
-	inactive := batchToken(t, s.App, "admin", false)
+	_, inactive := testkit.Staff(t, s.App, "admin", false)
 	body := `{"product_sku": "PR-BEEF-500", "produced_at": "2026-11-20", "units": 10}`
 	var id string
 	for _, role := range []string{"operator", "manager", "admin", "superuser"} {
-		code, out := s.Call(t, "POST", "/api/ops/batches", batchToken(t, s.App, role, true), body)
+		code, out := s.Call(t, "POST", "/api/ops/batches", testkit.Token(t, s.App, role), body)
 		if code != http.StatusCreated {
 			t.Errorf("%s creates: %d %s", role, code, out)
 		}
@@ -136,8 +136,8 @@ func TestBatchRoutesNeedStaff(t *testing.T) {
 		{"inactive staff create", "POST", "/api/ops/batches", inactive, 403},
 		{"anonymous label", "GET", "/api/ops/batches/" + id + "/label.pdf", "", 401},
 		{"inactive staff label", "GET", "/api/ops/batches/" + id + "/label.pdf", inactive, 403},
-		{"operator label", "GET", "/api/ops/batches/" + id + "/label.pdf", batchToken(t, s.App, "operator", true), 200},
-		{"unknown batch", "GET", "/api/ops/batches/nosuchbatch0000/label.pdf", batchToken(t, s.App, "operator", true), 404},
+		{"operator label", "GET", "/api/ops/batches/" + id + "/label.pdf", testkit.Token(t, s.App, "operator"), 200},
+		{"unknown batch", "GET", "/api/ops/batches/nosuchbatch0000/label.pdf", testkit.Token(t, s.App, "operator"), 404},
 	}
 	before := batchWrites(t, s.App)
 	for _, c := range cases {
@@ -159,7 +159,7 @@ func TestCreateBatchRefusesBadRequestsAndWritesNothing(t *testing.T) {
 	if err := s.App.Save(newRecord(col, map[string]any{"sku": "NO-SHELF-LIFE", "name": "Mystery", "kg_per_unit": 1})); err != nil {
 		t.Fatal(err)
 	}
-	token := batchToken(t, s.App, "operator", true)
+	token := testkit.Token(t, s.App, "operator")
 	cases := []struct {
 		name, body, field, want string
 	}{
@@ -208,7 +208,7 @@ func TestCreateBatchRefusesBadRequestsAndWritesNothing(t *testing.T) {
 func TestConcurrentBatchCreationsGetConsecutiveCodes(t *testing.T) {
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-500")
-	token := batchToken(t, s.App, "operator", true)
+	token := testkit.Token(t, s.App, "operator")
 	const n = 20
 	var wg sync.WaitGroup
 	codes := make([]string, n)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/opspine/opspine/app/testkit"
 )
 
 // Staff may edit a batch's notes; every field opspine derives is refused with a
@@ -13,7 +15,7 @@ func TestBatchHandEditsOfDerivedFieldsAreRefused(t *testing.T) {
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-500")
 	other := batchProduct(t, s.App, "PR-LAMB-500")
-	superuser := batchToken(t, s.App, "superuser", true)
+	superuser := testkit.Token(t, s.App, "superuser")
 	code, body := s.Call(t, "POST", "/api/ops/batches", superuser, `{"product_sku": "PR-BEEF-500", "produced_at": "2026-11-20", "units": 10}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, body)
@@ -32,7 +34,7 @@ func TestBatchHandEditsOfDerivedFieldsAreRefused(t *testing.T) {
 			t.Errorf("edit %s: %d %s, want 400", edit, code, out)
 		}
 	}
-	code, out := s.Call(t, "PATCH", path, batchToken(t, s.App, "operator", true), `{"notes": "Pallet 3 short by 2 pouches"}`)
+	code, out := s.Call(t, "PATCH", path, testkit.Token(t, s.App, "operator"), `{"notes": "Pallet 3 short by 2 pouches"}`)
 	if code != http.StatusOK || !strings.Contains(string(out), "Pallet 3") {
 		t.Errorf("notes: %d %s", code, out)
 	}

@@ -3,7 +3,6 @@ package hooks_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"image"
 	_ "image/png"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,8 +31,6 @@ const (
 	batchPublicURL = "https://proof.protocol-raw.test"
 	batchCopacker  = "production@copacker.test"
 )
-
-var batchSeq atomic.Int64
 
 // startBatches runs opspine with a public URL, a co-packer address and prefix B.
 func startBatches(t *testing.T, env map[string]string) *testkit.Server {
@@ -61,38 +57,6 @@ func batchProduct(t *testing.T, app core.App, sku string) string {
 		t.Fatal(err)
 	}
 	return rec.Id
-}
-
-// batchTestHash is a ready bcrypt hash: hashing a password per staff member costs about
-// a second under -race, and these tests sign in with tokens only.
-const batchTestHash = "$2a$10$.5Elh8fgxypNUWhpUUr/xOa2sZm0VIaE0qWuGGl9otUfobb46T1Pq"
-
-// batchToken is the token of a new staff member with role (active or not), or of a new
-// superuser when role is "superuser".
-func batchToken(t *testing.T, app core.App, role string, active bool) string {
-	t.Helper()
-	name := "staff"
-	if role == "superuser" {
-		name = core.CollectionNameSuperusers
-	}
-	col, err := app.FindCollectionByNameOrId(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := core.NewRecord(col)
-	if role != "superuser" {
-		rec = newRecord(col, map[string]any{"name": "Staff " + role, "role": role, "active": active})
-	}
-	rec.SetEmail(fmt.Sprintf("batch-%s-%d@example.com", role, batchSeq.Add(1)))
-	rec.SetRaw("password", &core.PasswordFieldValue{Hash: batchTestHash})
-	if err := app.Save(rec); err != nil {
-		t.Fatal(err)
-	}
-	token, err := rec.NewAuthToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return token
 }
 
 // createdBatch is the answer of POST /api/ops/batches.

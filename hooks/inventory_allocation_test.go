@@ -70,7 +70,7 @@ func TestPaidOrdersRacingForScarceStockThroughTheWebhookNeverOversell(t *testing
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-2KG")
 	batchProduct(t, s.App, "PR-WINGS-1KG")
-	operator := batchToken(t, s.App, "operator", true)
+	operator := testkit.Token(t, s.App, "operator")
 	inventoryBatch(t, s, operator, "PR-BEEF-2KG", 18, true)
 	late := inventoryBatch(t, s, operator, "PR-BEEF-2KG", 12, false)
 	inventoryBatch(t, s, operator, "PR-WINGS-1KG", 25, true)
@@ -180,7 +180,7 @@ func TestPaidDeliveryAllocatesAndALaterPaidUpdateKeepsTheAllocation(t *testing.T
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-2KG")
 	batchProduct(t, s.App, "PR-WINGS-1KG")
-	operator := batchToken(t, s.App, "operator", true)
+	operator := testkit.Token(t, s.App, "operator")
 	inventoryBatch(t, s, operator, "PR-BEEF-2KG", 3, true)
 	inventoryBatch(t, s, operator, "PR-WINGS-1KG", 5, true)
 
@@ -222,9 +222,9 @@ func TestPaidDeliveryAllocatesAndALaterPaidUpdateKeepsTheAllocation(t *testing.T
 func TestInventoryAdjustCountAndStockViews(t *testing.T) {
 	s := startBatches(t, nil)
 	batchProduct(t, s.App, "PR-BEEF-2KG")
-	operator := batchToken(t, s.App, "operator", true)
-	manager := batchToken(t, s.App, "manager", true)
-	superuser := batchToken(t, s.App, "superuser", true)
+	operator := testkit.Token(t, s.App, "operator")
+	manager := testkit.Token(t, s.App, "manager")
+	superuser := testkit.Token(t, s.App, "superuser")
 	b := inventoryBatch(t, s, operator, "PR-BEEF-2KG", 10, true)
 	if n := testkit.Count(t, s.App, "inventory_movements", "batch = {:b} AND type = 'production' AND quantity = 10 AND after = 10", dbx.Params{"b": b}); n != 1 {
 		t.Fatalf("batch creation wrote %d production movements", n)

@@ -77,7 +77,7 @@ func TestLabEmailPollJobIsScheduledOnlyWhenConfigured(t *testing.T) {
 func TestLabEmailQuarantineReprocessAfterPatternFix(t *testing.T) {
 	s, addr := startWithLabMailbox(t)
 	batch := labBatch(t, s, "B-261117-010")
-	_, operator := labStaff(t, s, "operator", true)
+	_, operator := testkit.Staff(t, s.App, "operator", true)
 	admin := testkit.Token(t, s.App, "superuser")
 	deliverLabEmail(t, addr, "Microlab <reports@microlab.example>", secondLabReport(t, "B-261117-010"))
 	runLabPoll(t, s)
@@ -129,7 +129,7 @@ func TestLabEmailQuarantineReprocessAfterPatternFix(t *testing.T) {
 func TestLabEmailAttachByHand(t *testing.T) {
 	s, addr := startWithLabMailbox(t)
 	batch := labBatch(t, s, "B-261117-020")
-	_, operator := labStaff(t, s, "operator", true)
+	_, operator := testkit.Staff(t, s.App, "operator", true)
 	deliverLabEmail(t, addr, "Lab <lab@foodlab.example>", labReportPDF(t, []string{"Sample: beef mince"},
 		[]string{"Salmonella spp.", "Not Detected in 25g"}, []string{"Listeria monocytogenes", "Absent"}, []string{"Enterobacteriaceae", "1.2 x 10^2 cfu/g"}))
 	runLabPoll(t, s)

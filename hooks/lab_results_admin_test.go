@@ -15,8 +15,8 @@ import (
 
 func TestALabResultCreatedInTheAdminUIAppliesTheReleaseRule(t *testing.T) {
 	s := start(t, nil)
-	superuser := labToken(t, s, "superuser")
-	_, operator := labStaff(t, s, "operator", true)
+	superuser := testkit.Token(t, s.App, "superuser")
+	_, operator := testkit.Staff(t, s.App, "operator", true)
 	const path = "/api/collections/lab_results/records"
 	pdf := labPDF("admin")
 
@@ -87,9 +87,9 @@ func TestALabResultCreatedInTheAdminUIAppliesTheReleaseRule(t *testing.T) {
 
 func TestAnOverrideCreatedInTheAdminUIIsTheOverrideAction(t *testing.T) {
 	s := start(t, nil)
-	superuser := labToken(t, s, "superuser")
-	requester, _ := labStaff(t, s, "operator", true)
-	approver, _ := labStaff(t, s, "admin", true)
+	superuser := testkit.Token(t, s.App, "superuser")
+	requester, _ := testkit.Staff(t, s.App, "operator", true)
+	approver, _ := testkit.Staff(t, s.App, "admin", true)
 	batch := labBatch(t, s, "B-261120-010")
 	const path = "/api/collections/manual_override_audit/records"
 	evidence := labFile{"evidence_pdf", "evidence.pdf", labPDF("admin-evidence")}

@@ -46,48 +46,6 @@ func labBatch(t *testing.T, s *testkit.Server, code string) string {
 	return rec.Id
 }
 
-// knownHash is a ready bcrypt hash ("123456"): hashing a password for every staff
-// member a test makes costs about a second under -race, and these tests never sign in
-// with a password.
-const knownHash = "$2a$10$.5Elh8fgxypNUWhpUUr/xOa2sZm0VIaE0qWuGGl9otUfobb46T1Pq"
-
-// labStaff makes an active (or inactive) staff member, or a superuser when role is
-// "superuser", and returns its id and token.
-func labStaff(t *testing.T, s *testkit.Server, role string, active bool) (id, token string) {
-	t.Helper()
-	var rec *core.Record
-	if role == "superuser" {
-		col, err := s.App.FindCollectionByNameOrId(core.CollectionNameSuperusers)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec = core.NewRecord(col)
-	} else {
-		col, err := s.App.FindCollectionByNameOrId("staff")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec = newRecord(col, map[string]any{"name": "Staff " + role, "role": role, "active": active})
-	}
-	rec.SetEmail(fmt.Sprintf("%s-%d@example.com", role, labSeq.Add(1)))
-	rec.SetRaw("password", &core.PasswordFieldValue{Hash: knownHash})
-	if err := s.App.Save(rec); err != nil {
-		t.Fatal(err)
-	}
-	token, err := rec.NewAuthToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec.Id, token
-}
-
-// labToken is the token of a new staff member with role (or a superuser).
-func labToken(t *testing.T, s *testkit.Server, role string) string {
-	t.Helper()
-	_, token := labStaff(t, s, role, true)
-	return token
-}
-
 // labFile is a file part of a multipart request.
 type labFile struct {
 	field, name string

@@ -16,10 +16,10 @@ const justification = "Retest at an accredited lab came back clean; the first sa
 
 func TestOverrideNeedsTwoPeopleEvidenceAndJustification(t *testing.T) {
 	s := start(t, nil)
-	requester, _ := labStaff(t, s, "operator", true)
-	approver, managerToken := labStaff(t, s, "manager", true)
-	otherOperator, operatorToken := labStaff(t, s, "operator", true)
-	retired, _ := labStaff(t, s, "admin", false)
+	requester, _ := testkit.Staff(t, s.App, "operator", true)
+	approver, managerToken := testkit.Staff(t, s.App, "manager", true)
+	otherOperator, operatorToken := testkit.Staff(t, s.App, "operator", true)
+	retired, _ := testkit.Staff(t, s.App, "admin", false)
 	batch := labBatch(t, s, "B-261118-001")
 	failed := labBatch(t, s, "B-261118-002")
 	if _, err := batches.Transition(s.App, failed, "failed", "test", "lab fail", "", t0); err != nil {
@@ -164,7 +164,7 @@ func TestTransitionsFollowTheBatchLifecycle(t *testing.T) {
 
 func TestOnReleasedHooksRunInTheReleaseTransaction(t *testing.T) {
 	s := start(t, nil)
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	var seen []string
 	remove := batches.OnReleased(func(txApp core.App, batchID string) error {
 		if !txApp.IsTransactional() {

@@ -40,8 +40,8 @@ func shipTo(t *testing.T, s *testkit.Server, batch, number, first, last, email, 
 
 func TestRecallGivesTheForwardTraceAsJSONAndSafeCSV(t *testing.T) {
 	s := start(t, nil)
-	manager := labToken(t, s, "manager")
-	operator := labToken(t, s, "operator")
+	manager := testkit.Token(t, s.App, "manager")
+	operator := testkit.Token(t, s.App, "operator")
 	batch := labBatch(t, s, "B-261119-001")
 	if _, err := batches.Transition(s.App, batch, "released", "test", "lab pass", "", t0); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 
 func TestLabResultsWalkABatchFromHoldToReleased(t *testing.T) {
 	s := start(t, nil)
-	operatorID, operator := labStaff(t, s, "operator", true)
+	operatorID, operator := testkit.Staff(t, s.App, "operator", true)
 	batch := labBatch(t, s, "B-261117-001")
 	pdf := labPDF("walk")
 
@@ -77,7 +77,7 @@ func TestAFailingLabResultFailsTheBatchAndRaisesOneCriticalAlert(t *testing.T) {
 		{"fails before all tests are in", `{"lab":"Lab A","salmonella":"detected"}`, "Salmonella detected"},
 	}
 	s := start(t, nil)
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code := fmt.Sprintf("B-261117-1%02d", i)
@@ -118,7 +118,7 @@ func TestAFailingLabResultFailsTheBatchAndRaisesOneCriticalAlert(t *testing.T) {
 func TestAPartialReportKeepsTheBatchOnHold(t *testing.T) {
 	s := start(t, nil)
 	batch := labBatch(t, s, "B-261117-003")
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	a := postLabJSON(t, s, batch, token, `{"lab":"Lab A","salmonella":"absent","enterobacteriaceae_cfu_per_g":null}`, 201)
 	if a.Outcome != "" || a.Batch.Status != "qa_hold" || a.Batch.StatusChanged {
 		t.Fatalf("answer %+v", a)
@@ -137,8 +137,8 @@ func TestAPartialReportKeepsTheBatchOnHold(t *testing.T) {
 
 func TestReleaseLimitsAreReadFromConfig(t *testing.T) {
 	s := start(t, nil)
-	superuser := labToken(t, s, "superuser")
-	token := labToken(t, s, "operator")
+	superuser := testkit.Token(t, s.App, "superuser")
+	token := testkit.Token(t, s.App, "operator")
 	setLimit := func(key string, value float64) {
 		t.Helper()
 		rec, err := s.App.FindFirstRecordByData("config", "key", key)
@@ -175,7 +175,7 @@ func jsonNumber(v float64) string {
 
 func TestAResultForABatchNoLongerOnHoldDoesNotChangeIt(t *testing.T) {
 	s := start(t, nil)
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	batch := labBatch(t, s, "B-261117-020")
 	postLabJSON(t, s, batch, token, `{"lab":"L","salmonella":"absent","enterobacteriaceae_cfu_per_g":20}`, 201)
 
@@ -202,7 +202,7 @@ func TestAResultForABatchNoLongerOnHoldDoesNotChangeIt(t *testing.T) {
 
 func TestTheSameResultAppliedTwiceIsAppliedOnce(t *testing.T) {
 	s := start(t, nil)
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	batch := labBatch(t, s, "B-261117-030")
 	fields := map[string]string{"lab": "L", "salmonella": "detected", "enterobacteriaceae_cfu_per_g": "20"}
 	pdf := labFile{"report_pdf", "r.pdf", labPDF("twice")}
@@ -242,7 +242,7 @@ func TestTheSameResultAppliedTwiceIsAppliedOnce(t *testing.T) {
 
 func TestBadLabResultsAreRefusedAndWriteNothing(t *testing.T) {
 	s := start(t, nil)
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	batch := labBatch(t, s, "B-261117-040")
 	path := "/api/ops/batches/" + batch + "/lab-results"
 	cases := []struct {
@@ -311,7 +311,7 @@ func equalCounts(a, b map[string]int) bool {
 
 func TestReportedAtIsADayInBusinessTime(t *testing.T) {
 	s := start(t, nil) // Europe/London: 19 November is UTC+0
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	a := postLabJSON(t, s, labBatch(t, s, "B-261117-050"), token, `{"lab":"L","salmonella":"absent","enterobacteriaceae_cfu_per_g":1,"reported_at":"2026-11-19"}`, 201)
 	rec, _ := s.App.FindRecordById("lab_results", a.LabResult.ID)
 	if got := rec.GetDateTime("reported_at").Time(); !got.Equal(time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC)) {
@@ -323,7 +323,7 @@ func TestReportedAtIsADayInBusinessTime(t *testing.T) {
 // not change its status.
 func TestTheProofPageShowsTheResultThatDecidedTheStatus(t *testing.T) {
 	s := start(t, nil)
-	token := labToken(t, s, "operator")
+	token := testkit.Token(t, s.App, "operator")
 	batch := labBatch(t, s, "B-261117-040")
 	postLabJSON(t, s, batch, token, `{"lab":"Deciding Lab","salmonella":"absent","enterobacteriaceae_cfu_per_g":20}`, 201)
 	postLabJSON(t, s, batch, token, `{"lab":"Retest Lab","salmonella":"detected","enterobacteriaceae_cfu_per_g":900}`, 201)

@@ -1,19 +1,13 @@
 package hooks
 
 import (
-	"bytes"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pocketbase/pocketbase/core"
-	"github.com/pocketbase/pocketbase/tools/filesystem"
 	"github.com/pocketbase/pocketbase/tools/router"
 
 	"github.com/opspine/opspine/app/batches"
@@ -130,73 +124,6 @@ func (s *Spine) parseReportedAt(v string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// overrideBatchStatus is POST /api/ops/batches/{id}/override, multipart: to_status,
-// requester, approver, justification and evidence_pdf.
-func (s *Spine) overrideBatchStatus(e *core.RequestEvent) error {
-	if !strings.HasPrefix(e.Request.Header.Get("Content-Type"), "multipart/form-data") {
-		return e.BadRequestError("Send multipart/form-data with to_status, requester, approver, justification and the evidence_pdf file.", nil)
-	}
-	fields, err := formOrJSONFields(e)
-	if err != nil {
-		return batchActionError(e, err, "")
-	}
-	evidence, err := uploadedPDFField(e, "evidence_pdf")
-	if err != nil {
-		return batchActionError(e, err, "")
-	}
-	res, err := batches.OverrideStatus(s.App, batches.OverrideInput{
-		BatchID: e.Request.PathValue("id"), ToStatus: fields["to_status"],
-		RequesterID: fields["requester"], ApproverID: fields["approver"],
-		Justification: fields["justification"], Evidence: evidence,
-	}, actorOf(e), s.now())
-	if err != nil {
-		return batchActionError(e, err, "Could not override the batch's status; nothing was changed.")
-	}
-	return e.JSON(http.StatusOK, res)
-}
-
-// recallBatch is POST /api/ops/batches/{id}/recall {reason}: the batch becomes recalled
-// and the answer is its forward trace.
-func (s *Spine) recallBatch(e *core.RequestEvent) error {
-	var body struct {
-		Reason string `json:"reason" form:"reason"`
-	}
-	if err := e.BindBody(&body); err != nil {
-		return e.BadRequestError(`Send {"reason": "why the batch is recalled"}.`, nil)
-	}
-	id := e.Request.PathValue("id")
-	res, err := batches.RecallBatch(s.App, id, body.Reason, actorOf(e), s.now())
-	if err != nil {
-		return batchActionError(e, err, "Could not recall the batch; nothing was changed.")
-	}
-	return e.JSON(http.StatusOK, map[string]any{
-		"recall":    res,
-		"trace_csv": "/api/ops/batches/" + id + "/trace.csv",
-	})
-}
-
-// batchTraceCSV is GET /api/ops/batches/{id}/trace.csv: every order and customer that
-// received (or is held to receive) units of the batch.
-func (s *Spine) batchTraceCSV(e *core.RequestEvent) error {
-	batch, err := s.App.FindRecordById("batches", e.Request.PathValue("id"))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e.NotFoundError("No batch with that id.", nil)
-	}
-	if err != nil {
-		return e.InternalServerError("Could not read the batch.", err)
-	}
-	rows, err := batches.ForwardTrace(s.App.DB(), batch.Id)
-	if err != nil {
-		return e.InternalServerError("Could not read the batch's trace.", err)
-	}
-	var buf bytes.Buffer
-	if err := batches.WriteTraceCSV(&buf, rows, s.Config.Timezone); err != nil {
-		return e.InternalServerError("Could not write the trace CSV.", err)
-	}
-	e.Response.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-trace.csv"`, csvFileName(batch.GetString("code"))))
-	return e.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
-}
-
 // createLabResultRecord applies the release rule to a lab result created in the admin
 // UI (or the records API), in the transaction that saves it; the answer shows the outcome.
 func (s *Spine) createLabResultRecord(e *core.RecordRequestEvent) error {
@@ -249,154 +176,4 @@ func (s *Spine) createLabResultRecord(e *core.RecordRequestEvent) error {
 		return batchActionError(e.RequestEvent, err, "Could not apply the release rule; the lab result was not saved.")
 	}
 	return nil
-}
-
-// createOverrideRecord runs the override for a manual_override_audit record created in
-// the admin UI: batch, to_status, requester, approver, justification and evidence_pdf
-// as staff fill them in; batch_code and from_status are taken from the batch.
-func (s *Spine) createOverrideRecord(e *core.RecordRequestEvent) error {
-	var evidence *batches.PDF
-	if files := e.Record.GetUnsavedFiles("evidence_pdf"); len(files) > 0 {
-		data, err := readUploadedPDF(files[0])
-		if err != nil {
-			return e.BadRequestError("Could not read the file evidence_pdf.", err)
-		}
-		evidence = &batches.PDF{Name: files[0].OriginalName, Data: data}
-	}
-	res, err := batches.OverrideStatus(s.App, batches.OverrideInput{
-		BatchID: e.Record.GetString("batch"), ToStatus: e.Record.GetString("to_status"),
-		RequesterID: e.Record.GetString("requester"), ApproverID: e.Record.GetString("approver"),
-		Justification: e.Record.GetString("justification"), Evidence: evidence,
-	}, actorOf(e.RequestEvent), s.now())
-	if err != nil {
-		return batchActionError(e.RequestEvent, err, "Could not override the batch's status; nothing was changed.")
-	}
-	fresh, err := s.App.FindRecordById("manual_override_audit", res.AuditID)
-	if err != nil {
-		return e.InternalServerError("The override was made but its audit row could not be read back.", err)
-	}
-	return e.JSON(http.StatusOK, fresh)
-}
-
-// batchActionError turns an error of app/batches into an answer a person can act on;
-// internal is the message for anything unexpected.
-func batchActionError(e *core.RequestEvent, err error, internal string) error {
-	var apiErr *router.ApiError
-	var inErr *batches.InputError
-	switch {
-	case errors.As(err, &apiErr):
-		return apiErr
-	case errors.As(err, &inErr):
-		return e.BadRequestError(inErr.Message, nil)
-	case errors.Is(err, batches.ErrNoSuchBatch):
-		return e.NotFoundError("No batch with that id.", nil)
-	case errors.Is(err, batches.ErrTransitionNotAllowed):
-		var trErr *batches.TransitionError
-		if errors.As(err, &trErr) {
-			err = trErr
-		}
-		return e.Error(http.StatusConflict, sentenceCase(err.Error())+".", nil)
-	case errors.Is(err, batches.ErrNothingToOverride):
-		return e.Error(http.StatusConflict, sentenceCase(err.Error())+"; nothing was changed.", nil)
-	}
-	if internal == "" {
-		internal = "Something went wrong; nothing was changed."
-	}
-	return e.InternalServerError(internal, err)
-}
-
-func batchInputError(field, format string, args ...any) error {
-	return &batches.InputError{Field: field, Message: fmt.Sprintf(format, args...)}
-}
-
-// formOrJSONFields reads a multipart form or a JSON object into strings: JSON strings as
-// they are, null as empty, numbers, lists and objects as their JSON text.
-func formOrJSONFields(e *core.RequestEvent) (map[string]string, error) {
-	out := map[string]string{}
-	ct := e.Request.Header.Get("Content-Type")
-	switch {
-	case strings.HasPrefix(ct, "multipart/form-data"):
-		if err := e.Request.ParseMultipartForm(router.DefaultMaxMemory); err != nil {
-			return nil, batchInputError("", "Could not read the multipart form: %v", err)
-		}
-		for k, v := range e.Request.MultipartForm.Value {
-			if len(v) > 0 {
-				out[k] = v[0]
-			}
-		}
-	case strings.HasPrefix(ct, "application/json"):
-		var raw map[string]json.RawMessage
-		if err := json.NewDecoder(e.Request.Body).Decode(&raw); err != nil {
-			return nil, batchInputError("", "The body is not a JSON object: %v", err)
-		}
-		for k, v := range raw {
-			var s string
-			switch {
-			case json.Unmarshal(v, &s) == nil:
-				out[k] = s
-			case string(v) == "null":
-				out[k] = ""
-			default:
-				out[k] = string(v)
-			}
-		}
-	default:
-		return nil, batchInputError("", "Send multipart/form-data or application/json.")
-	}
-	return out, nil
-}
-
-// uploadedPDFField reads the one file sent as key (nil when none). Whether it is a PDF is
-// checked by app/batches, by its content.
-func uploadedPDFField(e *core.RequestEvent, key string) (*batches.PDF, error) {
-	if !strings.HasPrefix(e.Request.Header.Get("Content-Type"), "multipart/form-data") {
-		return nil, nil
-	}
-	files, err := e.FindUploadedFiles(key)
-	if errors.Is(err, http.ErrMissingFile) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, batchInputError(key, "Could not read %s: %v", key, err)
-	}
-	if len(files) > 1 {
-		return nil, batchInputError(key, "Send one %s, not %d.", key, len(files))
-	}
-	data, err := readUploadedPDF(files[0])
-	if err != nil {
-		return nil, batchInputError(key, "Could not read %s: %v", key, err)
-	}
-	return &batches.PDF{Name: files[0].OriginalName, Data: data}, nil
-}
-
-// readUploadedPDF reads an uploaded file, at most one byte past the PDF limit (so that an
-// oversized file is refused by size, not read whole).
-func readUploadedPDF(f *filesystem.File) ([]byte, error) {
-	r, err := f.Reader.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return io.ReadAll(io.LimitReader(r, batches.MaxPDFBytes+1))
-}
-
-func sentenceCase(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// csvFileName keeps letters, digits, dash and underscore for a Content-Disposition name.
-func csvFileName(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r == '-' || r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') {
-			b.WriteRune(r)
-		}
-	}
-	if b.Len() == 0 {
-		return "batch"
-	}
-	return b.String()
 }
