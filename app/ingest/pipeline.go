@@ -4,18 +4,28 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pocketbase/dbx"
+
+	"github.com/opspine/opspine/app/retry"
 )
 
 // batchSize bounds how many deliveries share one commit.
 const batchSize = 64
 
+// storeBackoff spaces the pipeline's own retries while the database refuses its
+// commits (a full disk, say): soon after space returns, pending deliveries are
+// processed without waiting for the webhook-retry job.
+var storeBackoff = retry.Backoff{Base: 250 * time.Millisecond, Max: 10 * time.Second}
+
 // Pipeline processes committed deliveries in the background so the webhook answers
 // as soon as the delivery is stored. It holds ids only: whatever it has not processed
 // when the process stops is still pending in webhook_inbox, and the retry job takes it.
 // When a burst overflows its queue it remembers, and once the queue is drained it
-// fetches the pending rows it could not hold from the database.
+// fetches the pending rows it could not hold from the database. When a commit fails
+// (the database cannot be written) the deliveries stay pending; the pipeline waits
+// with backoff and fetches the pending rows again, until a commit succeeds.
 type Pipeline struct {
 	proc       *Processor
 	queue      chan string
@@ -24,6 +34,7 @@ type Pipeline struct {
 	mu         sync.RWMutex
 	closed     bool
 	overflowed atomic.Bool
+	failures   atomic.Int32 // commits failed in a row
 	logger     *slog.Logger
 }
 
@@ -111,9 +122,10 @@ func (q *Pipeline) process(ids []string) {
 	for len(ids) > 0 {
 		results, err := q.proc.ProcessBatch(ids)
 		if err != nil {
-			q.logger.Error("process deliveries", slog.Int("count", len(ids)), slog.String("error", err.Error()))
+			q.commitFailed(len(ids), err)
 			return
 		}
+		q.failures.Store(0)
 		var rest []string
 		for _, r := range results {
 			if r.Deferred {
@@ -121,6 +133,22 @@ func (q *Pipeline) process(ids []string) {
 			}
 		}
 		ids = rest
+	}
+}
+
+// commitFailed logs a failed commit, marks the pending rows as to be fetched again and
+// waits before the worker goes on (or until Stop).
+func (q *Pipeline) commitFailed(count int, err error) {
+	n := int(q.failures.Add(1))
+	wait := storeBackoff.Delay(n)
+	q.logger.Error("process deliveries", slog.Int("count", count), slog.String("error", err.Error()),
+		slog.Int("failed_in_a_row", n), slog.Duration("retry_in", wait))
+	q.overflowed.Store(true)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-q.quit:
+	case <-t.C:
 	}
 }
 
