@@ -58,8 +58,10 @@ func waitStall(t *testing.T, ctx context.Context, c *child, s *stallServer, what
 //
 // The outbox settles rows a stopped process left in sending only once they are older
 // than its StuckAfter (a minute with the 10 s SMTP timeout here), so the test waits
-// that minute of real time in the third instance.
+// that minute of real time in the third instance (in parallel with the other tests
+// that wait).
 func TestCrashSigkillDuringEmailSendNeverSendsTwice(t *testing.T) {
+	t.Parallel() // most of it is the minute's wait, which the other parallel tests share
 	exe := buildOpspine(t)
 	dir := t.TempDir()
 	secret := randomHex(16)

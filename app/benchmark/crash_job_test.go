@@ -41,7 +41,7 @@ func startStallingShopify(t *testing.T, fake *testkit.ShopifyAdmin) *stallingSho
 		}
 		return nil
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := s.requests.Add(1)
 		if n == s.stallAt.Load() {
 			s.stalled <- n
@@ -51,7 +51,8 @@ func startStallingShopify(t *testing.T, fake *testkit.ShopifyAdmin) *stallingSho
 		}
 		proxy.ServeHTTP(w, r)
 	}))
-	s.URL = srv.URL
+	s.URL = "http://" + srv.Listener.Addr().String() // before Start: the handler reads it
+	srv.Start()
 	t.Cleanup(func() { close(release); srv.Close() })
 	return s
 }

@@ -155,6 +155,7 @@ func waitProcessed(t *testing.T, ctx context.Context, c *child, limit time.Durat
 // remount,ro` with EBUSY while a process holds files open for writing, as SQLite does,
 // and an ext4 error-triggered read-only state cannot be undone without unmounting.
 func TestDiskFullDeliveriesGet503AndRecoverWhenSpaceReturns(t *testing.T) {
+	t.Parallel() // it may wait up to a minute and a half for the retry job
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pb_data")
 	mountTmpfs(t, data, "64m")

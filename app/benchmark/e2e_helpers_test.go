@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -288,6 +287,3 @@ func (c *child) releaseBatch(t *testing.T, ctx context.Context, batchID string) 
 func pbFilterQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
-
-// errChildGone tells a sender that the server went away (a kill).
-var errChildGone = errors.New("the child has gone")
