@@ -32,25 +32,27 @@ type child struct {
 	secret  string
 	token   string
 	logPath string
+	env     []string // extra environment variables, KEY=value
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	waitErr error
 	client  *http.Client
 }
 
-// childEnv is everything the child inherits: the runtime's own knobs and the bench
-// shop. Nothing else from the bench's environment (no OPSPINE_* secrets, no tokens).
-func childEnv(secret string) []string {
+// childEnv is everything the child inherits: the runtime's own knobs, the bench
+// shop and extra (KEY=value, e.g. SMTP settings a test gives). Nothing else from the
+// bench's environment (no OPSPINE_* secrets, no tokens).
+func childEnv(secret string, extra ...string) []string {
 	var env []string
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG", "GOMAXPROCS", "GOGC", "GOMEMLIMIT", "GODEBUG"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	return append(env,
+	return append(append(env,
 		"OPSPINE_SHOPIFY_SHOP_DOMAIN="+benchShop,
 		"OPSPINE_SHOPIFY_WEBHOOK_SECRET="+secret,
-	)
+	), extra...)
 }
 
 func randomHex(n int) string {
@@ -70,16 +72,17 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startChild creates a superuser in dir, starts `exe serve` on a free loopback port,
-// waits for /api/health and signs in as that superuser.
-func startChild(ctx context.Context, exe, dir, secret string) (*child, error) {
-	c := &child{exe: exe, dir: dir, secret: secret, logPath: filepath.Join(dir, "serve.log"),
+// startChild creates a superuser in dir, starts `exe serve` on a free loopback port
+// with extraEnv (KEY=value) added to its environment, waits for /api/health and signs
+// in as that superuser.
+func startChild(ctx context.Context, exe, dir, secret string, extraEnv ...string) (*child, error) {
+	c := &child{exe: exe, dir: dir, secret: secret, env: extraEnv, logPath: filepath.Join(dir, "serve.log"),
 		client: &http.Client{Timeout: 10 * time.Second}}
 	dataDir := filepath.Join(dir, "pb_data")
 	email, password := "bench@example.com", randomHex(16)
 
 	upsert := exec.CommandContext(ctx, exe, "superuser", "upsert", email, password, "--dir", dataDir)
-	upsert.Env = childEnv(c.secret)
+	upsert.Env = childEnv(c.secret, c.env...)
 	if out, err := upsert.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("create the bench superuser: %w\n%s", err, out)
 	}
@@ -95,7 +98,7 @@ func startChild(ctx context.Context, exe, dir, secret string) (*child, error) {
 		return nil, err
 	}
 	c.cmd = exec.Command(exe, "serve", "--http", addr, "--dir", dataDir)
-	c.cmd.Env = childEnv(c.secret)
+	c.cmd.Env = childEnv(c.secret, c.env...)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	c.cmd.SysProcAttr = childProcAttr()
 	if err := c.cmd.Start(); err != nil {
