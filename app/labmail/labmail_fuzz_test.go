@@ -60,7 +60,8 @@ func FuzzParseMessage(f *testing.F) {
 
 // FuzzExtractPDFText feeds PDF bytes to the text extraction that runs on every lab
 // email attachment: it returns text or an error (never both, never neither), never
-// panics, keeps within its time and size limits, and gives text only when there is some.
+// panics, keeps within its time (extractTimeout, 20 s) and size limits, and gives text
+// only when there is some.
 func FuzzExtractPDFText(f *testing.F) {
 	report := fuzzReport(f)
 	f.Add(report)
