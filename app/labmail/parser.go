@@ -117,8 +117,9 @@ func (c *compiled) parse(text string) Report {
 			if len(m) > 1 && m[1] != "" {
 				code = m[1]
 			}
-			code = strings.ToUpper(code)
-			if !seen[code] {
+			// a staff pattern may match empty text ("(LOT-\d+)?"): that names no batch
+			code = strings.ToUpper(strings.TrimSpace(code))
+			if code != "" && !seen[code] {
 				seen[code] = true
 				rep.BatchCodes = append(rep.BatchCodes, code)
 			}
@@ -297,6 +298,9 @@ func countOf(s, unit string) (float64, bool) {
 			continue
 		}
 		if unit == UnitLog10CFUPerG && m[3] == "" && m[4] == "" {
+			if v > 15 { // the same bound as countValue's 1e15 cfu/g: not a count
+				continue
+			}
 			v = math.Round(math.Pow(10, v))
 		}
 		return v, true

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledongthuc/pdf"
@@ -28,28 +30,48 @@ const extractTimeout = 20 * time.Second
 // ExtractPDFText returns the text of a PDF row by row (cells of a table row joined by
 // spaces, rows by newlines), so that a test name and its result in separate columns
 // end up on one line. A malformed file returns an error, never a panic; one that takes
-// longer than extractTimeout to read is given up (its reader is left to finish alone).
-func ExtractPDFText(data []byte) (string, error) {
+// longer than extractTimeout to read is given up, and its reader stops at its next read.
+func ExtractPDFText(data []byte) (string, error) { return extractWithin(data, extractTimeout) }
+
+func extractWithin(data []byte, timeout time.Duration) (string, error) {
 	type result struct {
 		text string
 		err  error
 	}
 	done := make(chan result, 1)
+	src := &stoppableReader{data: bytes.NewReader(data)}
 	go func() {
-		text, err := extractPDFText(data)
+		text, err := extractPDFText(data, src)
 		done <- result{text, err}
 	}()
-	timer := time.NewTimer(extractTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case r := <-done:
 		return r.text, r.err
 	case <-timer.C:
-		return "", fmt.Errorf("labmail: reading the PDF took longer than %s", extractTimeout)
+		src.stopped.Store(true)
+		return "", fmt.Errorf("labmail: reading the PDF took longer than %s", timeout)
 	}
 }
 
-func extractPDFText(data []byte) (text string, err error) {
+// stoppableReader is the PDF's bytes for the PDF library, which reads the file again at
+// every object it looks up and loops forever on some cycles (a page whose Parent is
+// itself): once stopped, every read fails, the library panics on it and the goroutine
+// left behind by the timeout ends instead of spinning for the life of the process.
+type stoppableReader struct {
+	data    *bytes.Reader
+	stopped atomic.Bool
+}
+
+func (s *stoppableReader) ReadAt(p []byte, off int64) (int, error) {
+	if s.stopped.Load() {
+		return 0, errors.New("labmail: PDF reading given up")
+	}
+	return s.data.ReadAt(p, off)
+}
+
+func extractPDFText(data []byte, src io.ReaderAt) (text string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			text, err = "", fmt.Errorf("labmail: unreadable PDF (%v)", r)
@@ -61,23 +83,19 @@ func extractPDFText(data []byte) (text string, err error) {
 	if !bytes.HasPrefix(data, []byte("%PDF-")) {
 		return "", errors.New("labmail: not a PDF (no %PDF- header)")
 	}
-	r, err := pdf.NewReader(bytes.NewReader(data), int64(len(data)))
+	r, err := pdf.NewReader(src, int64(len(data)))
 	if err != nil {
 		return "", fmt.Errorf("labmail: unreadable PDF: %w", err)
 	}
-	n := r.NumPage()
-	if n > maxPDFPages {
-		return "", fmt.Errorf("labmail: PDF has %d pages; a lab report has at most %d", n, maxPDFPages)
+	pages, err := pageList(r)
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
-	for i := 1; i <= n; i++ {
-		p := r.Page(i)
-		if p.V.IsNull() {
-			continue
-		}
+	for i, p := range pages {
 		glyphs := p.Content().Text
 		if len(glyphs) > maxTextRunes {
-			return "", fmt.Errorf("labmail: page %d has more than %d characters; not a lab report", i, maxTextRunes)
+			return "", fmt.Errorf("labmail: page %d has more than %d characters; not a lab report", i+1, maxTextRunes)
 		}
 		for _, row := range pageRows(glyphs) {
 			b.WriteString(row)
@@ -92,6 +110,40 @@ func extractPDFText(data []byte) (text string, err error) {
 		return "", ErrNoTextLayer
 	}
 	return text, nil
+}
+
+// maxPageTreeNodes bounds the walk of a page tree: a lab report's has a few nodes.
+const maxPageTreeNodes = 4 * maxPDFPages
+
+// pageList returns the pages of the document in order. It walks the page tree itself,
+// with a bound on its nodes, because the library's Reader.Page loops forever on a
+// tree whose Kids contain the tree again.
+func pageList(r *pdf.Reader) ([]pdf.Page, error) {
+	var pages []pdf.Page
+	nodes := 0
+	var walk func(v pdf.Value) error
+	walk = func(v pdf.Value) error {
+		if nodes++; nodes > maxPageTreeNodes {
+			return fmt.Errorf("labmail: the PDF's page tree has more than %d nodes (or contains itself); not a lab report", maxPageTreeNodes)
+		}
+		switch v.Key("Type").Name() {
+		case "Pages":
+			kids := v.Key("Kids")
+			for i := 0; i < kids.Len(); i++ {
+				if err := walk(kids.Index(i)); err != nil {
+					return err
+				}
+			}
+		case "Page":
+			if len(pages) == maxPDFPages {
+				return fmt.Errorf("labmail: PDF has more than %d pages; a lab report has at most %d", maxPDFPages, maxPDFPages)
+			}
+			pages = append(pages, pdf.Page{V: v})
+		}
+		return nil
+	}
+	err := walk(r.Trailer().Key("Root").Key("Pages"))
+	return pages, err
 }
 
 // textRow is the glyphs of one line of a page, in the order they were drawn.

@@ -67,17 +67,25 @@ func redactValue(v any, key string) any {
 func redactProperties(v any) any {
 	switch t := v.(type) {
 	case []any:
-		for _, p := range t {
-			if m, ok := p.(map[string]any); ok {
+		for i, p := range t {
+			switch m := p.(type) {
+			case map[string]any:
+				redactValue(m, "") // personal keys beside name and value, too
 				if _, has := m["value"]; has {
 					m["value"] = "[redacted]"
 				}
+			case nil:
+			default: // not a {name, value}: nothing in it is a name to keep
+				t[i] = "[redacted]"
 			}
 		}
 	case map[string]any:
 		for k := range t {
 			t[k] = "[redacted]"
 		}
+	case nil:
+	default:
+		return "[redacted]"
 	}
 	return v
 }
