@@ -34,6 +34,10 @@ const (
 	maxErrorBody = 512
 )
 
+// MaxPageBytes bounds one page's answer: 250 orders of many line items each stay far
+// below it, and an answer that does not end is refused rather than read forever.
+var MaxPageBytes int64 = 64 << 20
+
 // AdminClient calls the Shopify Admin REST API of one shop with an access token.
 // The token is sent only in X-Shopify-Access-Token, only to BaseURL's host, and never
 // appears in an error.
@@ -114,7 +118,12 @@ func (c *AdminClient) ListOrdersUpdatedSince(ctx context.Context, since time.Tim
 	q.Set("order", "updated_at asc")
 	next := base.JoinPath("/admin/api", url.PathEscape(c.APIVersion), "orders.json")
 	next.RawQuery = q.Encode()
+	seen := map[string]bool{}
 	for next != nil {
+		if seen[next.String()] {
+			return fmt.Errorf("shopify admin api %s: the next-page link repeats a page already read; stopping", next.Path)
+		}
+		seen[next.String()] = true
 		var body struct {
 			Orders []json.RawMessage `json:"orders"`
 		}
@@ -160,7 +169,11 @@ func (c *AdminClient) getJSON(ctx context.Context, u *url.URL, v any) (http.Head
 		switch {
 		case res.StatusCode == http.StatusOK:
 			defer res.Body.Close()
-			if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+			body := &io.LimitedReader{R: res.Body, N: MaxPageBytes + 1}
+			if err := json.NewDecoder(body).Decode(v); err != nil {
+				if body.N <= 0 {
+					return nil, fmt.Errorf("shopify admin api %s: the answer is over %d MB; refused", u.Path, MaxPageBytes>>20)
+				}
 				return nil, fmt.Errorf("shopify admin api %s: read response: %w", u.Path, err)
 			}
 			return res.Header, nil

@@ -244,3 +244,45 @@ func TestListOrdersUpdatedSinceStopsAtThePageHandlersError(t *testing.T) {
 		t.Errorf("%d requests, want 1: no page is fetched after the handler fails", n)
 	}
 }
+
+func TestListOrdersUpdatedSinceStopsWhenTheNextLinkRepeatsAPage(t *testing.T) {
+	requests := 0
+	var shop *httptest.Server
+	shop = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		page := "a"
+		if r.URL.Query().Get("page_info") == "a" {
+			page = "b"
+		}
+		w.Header().Set("Link", fmt.Sprintf(`<%s/admin/api/%s/orders.json?limit=250&page_info=%s>; rel="next"`, shop.URL, adminVersion, page))
+		fmt.Fprintf(w, `{"orders":[{"id":%d}]}`, requests)
+	}))
+	defer shop.Close()
+	var waits []time.Duration
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pages, err := listAll(client(shop.URL, &waits), ctx, now)
+	if err == nil || !strings.Contains(err.Error(), "repeats a page") {
+		t.Fatalf("err %v, want a refusal to follow a link in a loop", err)
+	}
+	if len(pages) != 3 || requests != 3 {
+		t.Errorf("%d pages read in %d requests; want 3 (first, a, b) before the link goes back to a", len(pages), requests)
+	}
+}
+
+func TestListOrdersUpdatedSinceRefusesAnAnswerOverTheLimit(t *testing.T) {
+	defer func(old int64) { shopify.MaxPageBytes = old }(shopify.MaxPageBytes)
+	shopify.MaxPageBytes = 1 << 20
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"orders":[{"id":1,"note":%q}]}`, strings.Repeat("x", 2<<20))
+	}))
+	defer shop.Close()
+	var waits []time.Duration
+	pages, err := listAll(client(shop.URL, &waits), context.Background(), now)
+	if err == nil || !strings.Contains(err.Error(), "over 1 MB") {
+		t.Fatalf("err %v, want the oversized answer refused", err)
+	}
+	if len(pages) != 0 {
+		t.Errorf("%d pages handed on from an oversized answer", len(pages))
+	}
+}
