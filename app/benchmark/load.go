@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/opspine/opspine/app/ingest"
-	"github.com/opspine/opspine/app/testkit"
 )
 
 // delivery is one signed orders/create webhook, built before the clock starts so the
@@ -30,10 +29,7 @@ func makeDeliveries(run string, first, n int, secret string) []delivery {
 	out := make([]delivery, n)
 	for i := range out {
 		k := int64(first + i)
-		body := testkit.Order(
-			testkit.WithOrderID(5_000_000_000_000_000+k),
-			testkit.WithCustomer(7_000_000_000_000_000+k, fmt.Sprintf("buyer.%d@example.com", k)),
-		).JSON()
+		body := benchOrder(5_000_000_000_000_000+k, 7_000_000_000_000_000+k, fmt.Sprintf("buyer.%d@example.com", k))
 		out[i] = delivery{webhookID: fmt.Sprintf("bench-%s-%d", run, k), body: body, signature: ingest.SignShopifyBody(body, secret)}
 	}
 	return out
