@@ -93,7 +93,7 @@ func runCommand(cmd *cobra.Command, opts Options, plan Plan, cpuProfile string) 
 		}
 		plan.Arm64Exe = filepath.Join(filepath.Dir(exe), "opspine-linux-arm64")
 	}
-	opts.Progress = cmd.ErrOrStderr()
+	opts.Progress = os.Stderr // not cmd.ErrOrStderr(): PocketBase's error writer prints to stdout
 	res, err := Run(ctx, opts, plan)
 	if res.Ingestion.Throughput.Sent > 0 {
 		fmt.Fprint(cmd.OutOrStdout(), res.Table())

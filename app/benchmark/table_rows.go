@@ -159,6 +159,8 @@ func (r Results) resourceRows() [][]string {
 	startText, startWorst, _ := curve(starts, func(v float64) string { return secs(time.Duration(v)) }, higher)
 	idle := r.emptyAndCurve(float64(in.Memory.Idle), func(p CurvePoint) float64 { return float64(p.Memory.Idle) })
 	idleText, _, _ := curve(idle, func(v float64) string { return megabytes(int64(v)) }, higher)
+	after := r.emptyAndCurve(float64(in.Memory.AfterLoad), func(p CurvePoint) float64 { return float64(p.Memory.AfterLoad) })
+	afterText, _, _ := curve(after, func(v float64) string { return megabytes(int64(v)) }, higher)
 	peak := r.emptyAndCurve(float64(in.Memory.Peak), func(p CurvePoint) float64 { return float64(p.Memory.Peak) })
 	peakText, peakWorst, _ := curve(peak, func(v float64) string { return megabytes(int64(v)) }, higher)
 	by := ""
@@ -171,6 +173,7 @@ func (r Results) resourceRows() [][]string {
 		{"memory", "resident memory idle (VmRSS once started)" + by, idleText, "", ""},
 		{"memory", "resident memory under load (VmHWM: peak over the load)" + by, peakText,
 			"target < " + megabytes(TargetRSS), verdict(peakWorst/TargetRSS, peakWorst > 0 && peakWorst < TargetRSS)},
+		{"memory", "resident memory once the load is over (VmRSS)" + by, afterText, "", ""},
 		{"binary", "size of the executable (" + runtimeTarget() + ")", megabytes(r.BinarySize), "", ""},
 	}
 }
