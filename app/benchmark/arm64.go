@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 )
 
@@ -55,7 +56,7 @@ func MeasureArm64(ctx context.Context, exe string, deliveries int, progress func
 	secret, email, password := randomHex(16), "arm64@example.com", randomHex(16)
 
 	progress("arm64: %s under %s: superuser upsert, then serve", exe, qemuARM64)
-	upsert := exec.CommandContext(ctx, qemu, exe, "superuser", "upsert", email, password, "--dir", dir+"/pb_data")
+	upsert := exec.CommandContext(ctx, qemu, exe, "superuser", "upsert", email, password, "--dir", filepath.Join(dir, "pb_data"))
 	upsert.Env = childEnv(secret)
 	if out, err := upsert.CombinedOutput(); err != nil {
 		return r, fmt.Errorf("arm64: superuser upsert under qemu: %w\n%s", err, out)

@@ -46,7 +46,7 @@ func measureCurvePoint(ctx context.Context, opts Options, exe, secret string, se
 	if err != nil {
 		return p, err
 	}
-	p.Seeding, p.Batches = time.Since(started), max(orders/ordersPerBatch, 1)
+	p.Seeding, p.Batches = time.Since(started), historyBatches(orders)
 
 	srv, err := startChild(ctx, exe, dir, secret)
 	if err != nil {

@@ -38,7 +38,7 @@ func seedHistory(dir, secret string, orders int) (publicIDs []string, err error)
 	}
 	now := time.Now().UTC()
 	h := historyShape{Shop: shopID, ShopDomain: benchShop, Customers: max(orders/2, 1)}
-	batches := max(orders/ordersPerBatch, 1)
+	batches := historyBatches(orders)
 	inserts := []string{customersSQL(h.Customers, h), ordersSQL(orders, now, h), orderItemsSQL(orders), inboxSQL(orders, now, h), opsEventsSQL(orders, now)}
 	inserts = append(inserts, stockSQL(min(historyProducts, batches), batches)...)
 	inserts = append(inserts, labResultsSQL())
@@ -52,3 +52,6 @@ func seedHistory(dir, secret string, orders int) (publicIDs []string, err error)
 	}
 	return publicIDs, nil
 }
+
+// historyBatches is how many batches seedHistory writes for orders orders.
+func historyBatches(orders int) int { return max(orders/ordersPerBatch, 1) }
