@@ -78,9 +78,11 @@ fuzz-corpus:
 	  echo "  $$dst: $$(ls $$dst | wc -l) files, $$(du -sh $$dst | cut -f1)"; \
 	done
 
-# Benchmarks: one table, each figure beside its ceiling measured in the same run.
-bench: build
-	./$(BIN) bench
+# Benchmarks: one table, each figure beside its ceiling measured in the same run and its
+# target, with cost curves at 10k, 100k and 1M orders; the arm64 binary is measured
+# under qemu-aarch64-static when it is installed. See BENCHMARKS.md.
+bench: build build-arm64
+	./$(BIN) bench --arm64-exe $(BIN_ARM64)
 
 clean:
 	rm -rf bin

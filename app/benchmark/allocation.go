@@ -39,14 +39,11 @@ func MeasureAllocations(orders int) (perSecond float64, err error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dir})
-	if err := app.Bootstrap(); err != nil {
+	app, closeApp, err := openMigrated(dir)
+	if err != nil {
 		return 0, err
 	}
-	defer app.ResetBootstrapState()
-	if err := app.RunAllMigrations(); err != nil {
-		return 0, err
-	}
+	defer closeApp()
 	now := time.Now().UTC()
 	if err := fillForAllocations(app, orders, now); err != nil {
 		return 0, err
@@ -76,27 +73,13 @@ func MeasureAllocations(orders int) (perSecond float64, err error) {
 	return perSecond, nil
 }
 
-// fillForAllocations writes the history with SQL generating it in the database. Batch
-// i belongs to product i % 100; its expiry runs from 200 days ago to 200 days ahead
-// with i; the expired ones are sold out (every unit dispatched), a fiftieth of the rest
-// is on QA hold, the others have 10,000 units of which the history holds some.
+// fillForAllocations writes the history with SQL generating it in the database: the
+// stock of stockSQL (10,000 batches of 100 products, the expired ones sold out, the
+// others with 10,000 units of which the history holds some) and 1,000,000 allocations
+// spread over orders orders of one line each.
 func fillForAllocations(app core.App, orders int, now time.Time) error {
-	day := int64(24 * time.Hour / time.Second)
-	nowUnix := now.Unix()
 	ts := "strftime('%Y-%m-%d %H:%M:%S.000Z', 'now')"
-	stmts := []string{
-		fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
-		INSERT INTO products (id, sku, name, active, not_batch_tracked, created, updated)
-		SELECT printf('bp%%013d', i), printf('BENCH-%%03d', i), 'Bench product', 1, 0, %s, %s FROM n`, allocationProducts-1, ts, ts),
-		fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
-		INSERT INTO batches (id, code, public_id, product, produced_at, quantity_units, expiry_date, status, on_hand, allocated, created, updated)
-		SELECT printf('bb%%013d', i), printf('B-%%06d', i), printf('pub%%012d', i), printf('bp%%013d', i %% %d),
-		 strftime('%%Y-%%m-%%d 12:00:00.000Z', %d + (i * 400 / %d - 380) * %d, 'unixepoch'), 10000,
-		 strftime('%%Y-%%m-%%d 12:00:00.000Z', %d + (i * 400 / %d - 200) * %d, 'unixepoch'),
-		 CASE WHEN i %% 97 = 7 THEN 'qa_hold' ELSE 'released' END, 10000, 0, %s, %s FROM n`,
-			allocationBatches-1, allocationProducts, nowUnix, allocationBatches, day, nowUnix, allocationBatches, day, ts, ts),
-		`INSERT INTO inventory_movements (id, batch, product, type, quantity, before, after, reference, "order", actor, reason, created, updated)
-		 SELECT 'pm' || substr(id, 3), id, product, 'production', 10000, 0, 10000, 'batch:' || id, '', 'bench', 'produced', created, created FROM batches`,
+	inserts := append(stockSQL(allocationProducts, allocationBatches),
 		fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
 		INSERT INTO orders (id, shop, shopify_order_id, order_number, status, currency, total_minor, shopify_created_at, shopify_updated_at, created, updated)
 		SELECT printf('ho%%013d', i), 'shop', 'h' || i, 'H-' || i, 'allocated', 'GBP', 4200, %s, %s, %s, %s FROM n`, orders-1, ts, ts, ts, ts),
@@ -110,6 +93,8 @@ func fillForAllocations(app core.App, orders int, now time.Time) error {
 		 printf('ho%%013d', i %% %d), printf('hi%%013d', i %% %d), 1,
 		 CASE WHEN i %% 10 = 0 THEN 'released' WHEN i %% 10 = 1 THEN 'allocated' ELSE 'dispatched' END, %s, %s FROM n`,
 			allocationHistory-1, allocationBatches, allocationProducts, allocationProducts, orders, allocationProducts, orders, orders, ts, ts),
+	)
+	after := []string{
 		// dispatched units have left; expired batches are sold out (the rest written off)
 		`UPDATE batches SET
 		 allocated = (SELECT COALESCE(SUM(quantity), 0) FROM allocations a WHERE a.batch = batches.id AND a.status = 'allocated'),
@@ -120,19 +105,9 @@ func fillForAllocations(app core.App, orders int, now time.Time) error {
 		 SELECT 'wm' || substr(id, 3), id, product, 'adjustment', allocated - on_hand, on_hand, allocated, 'batch:' || id, '', 'bench', 'expired: written off', %s, %s
 		 FROM batches WHERE expiry_date < %s AND on_hand > allocated`, ts, ts, ts),
 		fmt.Sprintf(`UPDATE batches SET on_hand = allocated WHERE expiry_date < %s`, ts),
-		`ANALYZE`,
 	}
-	// one connection with a large page cache: a million rows into several indexes
-	// otherwise spend most of their time re-reading index pages
-	db := app.NonconcurrentDB()
-	if _, err := db.NewQuery(`PRAGMA cache_size = -262144`).Execute(); err != nil {
-		return err
-	}
-	defer db.NewQuery(`PRAGMA cache_size = -2000`).Execute()
-	for _, q := range stmts {
-		if _, err := db.NewQuery(q).Execute(); err != nil {
-			return fmt.Errorf("fill the database for allocations: %w (%s)", err, strings.SplitN(strings.TrimSpace(q), "\n", 2)[0])
-		}
+	if err := fillFast(app, []string{"orders", "order_items", "allocations"}, inserts, after); err != nil {
+		return fmt.Errorf("fill the database for allocations: %w", err)
 	}
 	return nil
 }

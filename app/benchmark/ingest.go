@@ -1,7 +1,10 @@
 // Package benchmark is `opspine bench`: Shopify ingestion measured end to end (signed
-// deliveries over HTTP on loopback into a real `opspine serve` child process), printed
-// beside the ceiling measured in the same run (plain SQLite inserts of the same
-// payloads) and the targets. Figures are reported, never asserted.
+// deliveries over HTTP on loopback into a real `opspine serve` child process) beside the
+// ceilings measured in the same run (plain SQLite inserts of the same payloads, an empty
+// handler on the same child), then the cost curves as the database grows (ingestion, the
+// proof page, allocation, monitoring checks), memory, cold start and the arm64 binary
+// under qemu, in one table beside the issues' targets. Figures are reported, never
+// asserted.
 package benchmark
 
 import (
@@ -76,6 +79,12 @@ type Report struct {
 	Ceiling    CeilingResult
 	Throughput Phase
 	Latency    Phase
+	// EmptyHandler is the HTTP overhead ceiling: the same load on a near-empty route.
+	EmptyHandler EmptyHandler
+	// Memory is the server's resident memory idle and under the phases' load.
+	Memory Memory
+	// ColdStart is the median time from exec to a healthy /api/health on a fresh data dir.
+	ColdStart time.Duration
 }
 
 // PayloadSize describes the order payloads sent.
@@ -98,7 +107,11 @@ func sizeOf(ds []delivery) PayloadSize {
 
 // Problems lists every delivery that was not answered 200 or did not end processed.
 // Speed is never a problem here: it is printed beside its target, not asserted.
-func (r Report) Problems() []string {
+func (r Report) Problems() []string { return phaseProblems(r.Throughput, r.Latency) }
+
+// phaseProblems lists the deliveries of a throughput and a latency phase that were not
+// answered 200 or did not end processed.
+func phaseProblems(throughput, latency Phase) []string {
 	var out []string
 	check := func(name string, p Phase) {
 		if p.OK != p.Sent {
@@ -110,19 +123,64 @@ func (r Report) Problems() []string {
 				name, p.Sent, p.Inbox.Processed, p.Inbox.Pending, p.Inbox.Failed, p.Inbox.Dead, p.Inbox.Skipped))
 		}
 	}
-	check("throughput phase", r.Throughput)
-	check("latency phase", r.Latency)
+	check("throughput phase", throughput)
+	check("latency phase", latency)
 	return out
 }
 
-// Run measures the ceiling, then starts the server and runs warm-up, throughput and
-// latency phases against it. The temp dir and the server are gone when it returns.
-func Run(ctx context.Context, opts Options) (rep Report, err error) {
-	rep.Options = opts
-	rep.CPUBusy = cpuBusy()
-	if opts.Deliveries < 1 || opts.Concurrency < 1 || opts.Rate < 1 || opts.Duration <= 0 || opts.Warmup < 0 {
-		return rep, errors.New("bench: deliveries, concurrency, rate and duration must be positive")
+// Plan says what a run measures besides ingestion on an empty database.
+type Plan struct {
+	// IngestionOnly measures only ingestion on an empty database, with its ceilings,
+	// memory and cold start; the other fields are then ignored.
+	IngestionOnly bool
+	// CurveOrders are the orders already stored for the cost curves of ingestion, the
+	// proof page, memory and cold start.
+	CurveOrders []int
+	// CheckRows are the database sizes the monitoring checks are timed on.
+	CheckRows []int
+	// AllocationOrders are the historical order counts FEFO allocation is timed at.
+	AllocationOrders []int
+	// OutboxAndLabels measures the email drain and label PDFs.
+	OutboxAndLabels bool
+	// Arm64Exe is the linux/arm64 binary run under qemu-user ("" measures none).
+	Arm64Exe string
+}
+
+// Results is everything one run measured.
+type Results struct {
+	Plan      Plan
+	Ingestion Report
+	Curve     []CurvePoint
+	Features  FeatureReport
+	Arm64     Arm64Result
+	// BinarySize is the size of the server's executable.
+	BinarySize int64
+	// Took is the whole run's wall time.
+	Took time.Duration
+	// Failed lists measurements that could not be made (the others still were).
+	Failed []string
+}
+
+// Problems lists every delivery of the run that was not answered 200 or did not end
+// processed.
+func (r Results) Problems() []string {
+	out := r.Ingestion.Problems()
+	for _, p := range r.Curve {
+		for _, msg := range phaseProblems(p.Throughput, p.Latency) {
+			out = append(out, short(p.Orders)+" orders stored: "+msg)
+		}
 	}
+	return out
+}
+
+// Run measures ingestion on an empty database (the ceiling first, then a child server:
+// warm-up, throughput and latency phases, the empty handler, memory, cold start), then
+// what plan asks for. Temp dirs and servers are gone when it returns. It stops at the
+// first error of the ingestion runs; a failed feature measurement is listed in Failed.
+func Run(ctx context.Context, opts Options, plan Plan) (res Results, err error) {
+	started := time.Now()
+	defer func() { res.Took = time.Since(started) }()
+	res.Plan = plan
 	progress := func(format string, args ...any) {
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "bench: "+format+"\n", args...)
@@ -131,9 +189,47 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 	exe := opts.Exe
 	if exe == "" {
 		if exe, err = os.Executable(); err != nil {
-			return rep, fmt.Errorf("bench: find this executable: %w", err)
+			return res, fmt.Errorf("bench: find this executable: %w", err)
 		}
 	}
+	if info, err := os.Stat(exe); err == nil {
+		res.BinarySize = info.Size()
+	}
+	if opts.Deliveries < 1 || opts.Concurrency < 1 || opts.Rate < 1 || opts.Duration <= 0 || opts.Warmup < 0 {
+		return res, errors.New("bench: deliveries, concurrency, rate and duration must be positive")
+	}
+	secret := "shpss_bench_" + randomHex(16)
+	set := makeDeliverySet(randomHex(4), 0, opts, secret)
+	progress("built %d signed order payloads", len(set.warm)+len(set.load)+len(set.paced))
+	res.Arm64.NotMeasured = "not asked for (--ingestion-only, or --arm64-exe none)"
+	if res.Ingestion, err = runEmpty(ctx, opts, exe, secret, set, progress); err != nil || plan.IngestionOnly {
+		return res, err
+	}
+	for _, n := range plan.CurveOrders {
+		p, err := measureCurvePoint(ctx, opts, exe, secret, set, n, progress)
+		res.Curve = append(res.Curve, p)
+		if err != nil {
+			return res, err
+		}
+	}
+	res.Features = MeasureFeatures(progress, plan.OutboxAndLabels, plan.CheckRows, plan.AllocationOrders)
+	res.Failed = append(res.Failed, res.Features.Errors...)
+	if plan.Arm64Exe != "" {
+		res.Arm64, err = MeasureArm64(ctx, plan.Arm64Exe, arm64Deliveries, progress)
+		if err != nil {
+			res.Failed = append(res.Failed, err.Error())
+			res.Arm64.NotMeasured = "it failed (FAILED under the table)"
+		}
+	}
+	return res, nil
+}
+
+// runEmpty measures the ceiling, then starts the server on a fresh data dir and runs
+// warm-up, throughput and latency phases and the empty handler against it, then times
+// the cold start on another fresh data dir.
+func runEmpty(ctx context.Context, opts Options, exe, secret string, set deliverySet, progress func(string, ...any)) (rep Report, err error) {
+	rep.Options = opts
+	rep.CPUBusy = cpuBusy()
 	dir, err := os.MkdirTemp("", "opspine-bench-")
 	if err != nil {
 		return rep, err
@@ -148,18 +244,10 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 		}
 	}()
 
-	secret := "shpss_bench_" + randomHex(16)
-	runID := randomHex(4)
-	latencyCount := opts.Rate * int(opts.Duration/time.Millisecond) / 1000
-	latencyCount = max(latencyCount, 1)
-	progress("building %d signed order payloads", opts.Warmup+opts.Deliveries+latencyCount)
-	warm := makeDeliveries(runID, 0, opts.Warmup, secret)
-	load := makeDeliveries(runID, opts.Warmup, opts.Deliveries, secret)
-	paced := makeDeliveries(runID, opts.Warmup+opts.Deliveries, latencyCount, secret)
-	rep.Payload = sizeOf(load)
+	rep.Payload = sizeOf(set.load)
 
-	progress("ceiling: %d plain SQLite inserts", len(load))
-	if rep.Ceiling, err = measureCeiling(ctx, dir, payloadsOf(load)); err != nil {
+	progress("ceiling: %d plain SQLite inserts", len(set.load))
+	if rep.Ceiling, err = measureCeiling(ctx, dir, payloadsOf(set.load)); err != nil {
 		return rep, err
 	}
 
@@ -173,43 +261,81 @@ func Run(ctx context.Context, opts Options) (rep Report, err error) {
 			err = stopErr
 		}
 	}()
-
-	skus, err := skusOf(load)
-	if err != nil {
+	rep.Memory.Idle, _ = vmRSS(srv.cmd.Process.Pid)
+	if rep.Throughput, rep.Latency, err = runIngestion(ctx, srv, opts, set, progress); err != nil {
 		return rep, err
 	}
+	progress("HTTP overhead: GET /api/health, %d requests from %d connections, then %d/s for %s", opts.Deliveries, opts.Concurrency, opts.Rate, opts.Duration)
+	if rep.EmptyHandler, err = measureEmptyHandler(ctx, srv.base, opts); err != nil {
+		return rep, err
+	}
+	rep.Memory.afterLoad(srv.cmd.Process.Pid)
+	if err := srv.stop(); err != nil {
+		return rep, err
+	}
+
+	progress("cold start: a fresh data dir, %d starts", coldStartRuns)
+	if rep.ColdStart, err = coldStartOnHistory(ctx, exe, secret, 0); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// deliverySet is one ingestion run's deliveries: warm-up, throughput and latency phases.
+type deliverySet struct{ warm, load, paced []delivery }
+
+// makeDeliverySet builds the deliveries of opts' phases, numbered from first.
+func makeDeliverySet(runID string, first int, opts Options, secret string) deliverySet {
+	latencyCount := opts.latencyRequests()
+	return deliverySet{
+		warm:  makeDeliveries(runID, first, opts.Warmup, secret),
+		load:  makeDeliveries(runID, first+opts.Warmup, opts.Deliveries, secret),
+		paced: makeDeliveries(runID, first+opts.Warmup+opts.Deliveries, latencyCount, secret),
+	}
+}
+
+// latencyRequests is how many requests the latency phase sends.
+func (o Options) latencyRequests() int { return max(o.Rate*int(o.Duration/time.Millisecond)/1000, 1) }
+
+// runIngestion adds the deliveries' products to srv, then runs the warm-up, the
+// throughput phase and the latency phase.
+func runIngestion(ctx context.Context, srv *child, opts Options, set deliverySet, progress func(string, ...any)) (throughput, latency Phase, err error) {
+	skus, err := skusOf(set.load)
+	if err != nil {
+		return throughput, latency, err
+	}
 	if err := srv.createProducts(ctx, skus); err != nil {
-		return rep, fmt.Errorf("bench: %w", err)
+		return throughput, latency, fmt.Errorf("bench: %w", err)
 	}
 	before, err := srv.counts(ctx)
 	if err != nil {
-		return rep, err
+		return throughput, latency, err
 	}
-	if opts.Warmup > 0 {
-		progress("warm-up: %d deliveries", len(warm))
+	if len(set.warm) > 0 {
+		progress("warm-up: %d deliveries", len(set.warm))
 		if _, err := runPhase(ctx, srv, &before, opts, func() *answers {
-			return sendClosed(ctx, newClient(opts.Concurrency), srv.base, warm, opts.Concurrency)
+			return sendClosed(ctx, len(set.warm), opts.Concurrency, postEach(newClient(opts.Concurrency), srv.base, set.warm))
 		}); err != nil {
-			return rep, fmt.Errorf("bench: warm-up: %w", err)
+			return throughput, latency, fmt.Errorf("bench: warm-up: %w", err)
 		}
 	}
 
-	progress("throughput: %d deliveries from %d connections", len(load), opts.Concurrency)
-	rep.Throughput, err = runPhase(ctx, srv, &before, opts, func() *answers {
-		return sendClosed(ctx, newClient(opts.Concurrency), srv.base, load, opts.Concurrency)
+	progress("throughput: %d deliveries from %d connections", len(set.load), opts.Concurrency)
+	throughput, err = runPhase(ctx, srv, &before, opts, func() *answers {
+		return sendClosed(ctx, len(set.load), opts.Concurrency, postEach(newClient(opts.Concurrency), srv.base, set.load))
 	})
 	if err != nil {
-		return rep, fmt.Errorf("bench: throughput phase: %w", err)
+		return throughput, latency, fmt.Errorf("bench: throughput phase: %w", err)
 	}
 
 	progress("latency: %d deliveries/s for %s, open loop", opts.Rate, opts.Duration)
-	rep.Latency, err = runPhase(ctx, srv, &before, opts, func() *answers {
-		return sendOpen(ctx, newClient(64), srv.base, paced, opts.Rate)
+	latency, err = runPhase(ctx, srv, &before, opts, func() *answers {
+		return sendOpen(ctx, len(set.paced), opts.Rate, postEach(newClient(64), srv.base, set.paced))
 	})
 	if err != nil {
-		return rep, fmt.Errorf("bench: latency phase: %w", err)
+		return throughput, latency, fmt.Errorf("bench: latency phase: %w", err)
 	}
-	return rep, nil
+	return throughput, latency, nil
 }
 
 // runPhase sends, waits until nothing is pending and takes the inbox counts; before

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/opspine/opspine/app/ingest"
-	"github.com/opspine/opspine/app/testkit"
 )
 
 // delivery is one signed orders/create webhook, built before the clock starts so the
@@ -30,10 +29,7 @@ func makeDeliveries(run string, first, n int, secret string) []delivery {
 	out := make([]delivery, n)
 	for i := range out {
 		k := int64(first + i)
-		body := testkit.Order(
-			testkit.WithOrderID(5_000_000_000_000_000+k),
-			testkit.WithCustomer(7_000_000_000_000_000+k, fmt.Sprintf("buyer.%d@example.com", k)),
-		).JSON()
+		body := benchOrder(5_000_000_000_000_000+k, 7_000_000_000_000_000+k, fmt.Sprintf("buyer.%d@example.com", k))
 		out[i] = delivery{webhookID: fmt.Sprintf("bench-%s-%d", run, k), body: body, signature: ingest.SignShopifyBody(body, secret)}
 	}
 	return out
@@ -184,21 +180,30 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[rank]
 }
 
-// sendClosed sends every delivery from conns workers, each waiting for its answer
-// before the next send, as fast as the server answers.
-func sendClosed(ctx context.Context, client *http.Client, base string, ds []delivery, conns int) *answers {
-	a := &answers{latencies: make([]time.Duration, 0, len(ds))}
+// request is one request of a phase: the i-th delivery posted, or a GET; it returns
+// the status and the id the answer names, if any.
+type request func(ctx context.Context, i int) (status int, id string, err error)
+
+// postEach posts the deliveries, the i-th request sending ds[i].
+func postEach(client *http.Client, base string, ds []delivery) request {
+	return func(ctx context.Context, i int) (int, string, error) { return post(ctx, client, base, ds[i]) }
+}
+
+// sendClosed sends n requests from conns workers, each waiting for its answer before
+// the next send, as fast as the server answers.
+func sendClosed(ctx context.Context, n, conns int, send request) *answers {
+	a := &answers{latencies: make([]time.Duration, 0, n)}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range conns {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(ds) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
 				start := time.Now()
-				status, id, err := post(ctx, client, base, ds[i])
+				status, id, err := send(ctx, i)
 				a.add(status, id, err, time.Since(start))
 			}
 		})
@@ -207,15 +212,15 @@ func sendClosed(ctx context.Context, client *http.Client, base string, ds []deli
 	return a
 }
 
-// sendOpen sends delivery i at start + i/perSecond whatever the earlier answers are
+// sendOpen sends request i at start + i/perSecond whatever the earlier answers are
 // doing (open loop), and times each answer from its scheduled send time, so a slow
-// answer counts against every delivery that should have gone out meanwhile.
-func sendOpen(ctx context.Context, client *http.Client, base string, ds []delivery, perSecond int) *answers {
-	a := &answers{latencies: make([]time.Duration, 0, len(ds))}
+// answer counts against every request that should have gone out meanwhile.
+func sendOpen(ctx context.Context, n, perSecond int, send request) *answers {
+	a := &answers{latencies: make([]time.Duration, 0, n)}
 	interval := time.Second / time.Duration(perSecond)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for i := range ds {
+	for i := range n {
 		scheduled := start.Add(time.Duration(i) * interval)
 		if wait := time.Until(scheduled); wait > 0 {
 			select {
@@ -226,10 +231,29 @@ func sendOpen(ctx context.Context, client *http.Client, base string, ds []delive
 			}
 		}
 		wg.Go(func() {
-			status, id, err := post(ctx, client, base, ds[i])
+			status, id, err := send(ctx, i)
 			a.add(status, id, err, time.Since(scheduled))
 		})
 	}
 	wg.Wait()
 	return a
+}
+
+// get fetches url and reads the whole answer; it needs a 200 with at least minBytes.
+func get(ctx context.Context, client *http.Client, url string, minBytes int64) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Mobile/15E148")
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if err == nil && (res.StatusCode != http.StatusOK || n < minBytes) {
+		err = fmt.Errorf("GET %s: answered %s with %d bytes", url, res.Status, n)
+	}
+	return res.StatusCode, err
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/pocketbase/pocketbase/core"
 
 	"github.com/opspine/opspine/app/config"
 	"github.com/opspine/opspine/app/outbox"
@@ -38,14 +37,11 @@ func MeasureEmailDrain(n int) (emailsPerSecond float64, err error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	app := core.NewBaseApp(core.BaseAppConfig{DataDir: dir})
-	if err := app.Bootstrap(); err != nil {
-		return 0, fmt.Errorf("email drain: bootstrap: %w", err)
+	app, closeApp, err := openMigrated(dir)
+	if err != nil {
+		return 0, fmt.Errorf("email drain: %w", err)
 	}
-	defer app.ResetBootstrapState()
-	if err := app.RunAllMigrations(); err != nil {
-		return 0, fmt.Errorf("email drain: migrate: %w", err)
-	}
+	defer closeApp()
 
 	port, accepted, stop, err := startDrainSMTP()
 	if err != nil {
