@@ -12,6 +12,7 @@ import (
 	"github.com/opspine/opspine/app/ingest"
 	"github.com/opspine/opspine/app/retry"
 	"github.com/opspine/opspine/app/settings"
+	"github.com/opspine/opspine/app/sqlstore"
 	"github.com/opspine/opspine/jobs"
 )
 
@@ -68,6 +69,9 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 	bindShopSecretGuard(app)
 
 	app.OnServe().BindFunc(func(se *core.ServeEvent) error {
+		if err := sqlstore.TuneWriter(s.App.NonconcurrentDB()); err != nil {
+			return err
+		}
 		if err := s.applyConfiguredShop(); err != nil {
 			return err
 		}

@@ -76,42 +76,17 @@ func freePort() (int, error) {
 // with extraEnv (KEY=value) added to its environment, waits for /api/health and signs
 // in as that superuser.
 func startChild(ctx context.Context, exe, dir, secret string, extraEnv ...string) (*child, error) {
-	c := &child{exe: exe, dir: dir, secret: secret, env: extraEnv, logPath: filepath.Join(dir, "serve.log"),
-		client: &http.Client{Timeout: 10 * time.Second}}
-	dataDir := filepath.Join(dir, "pb_data")
 	email, password := "bench@example.com", randomHex(16)
-
-	upsert := exec.CommandContext(ctx, exe, "superuser", "upsert", email, password, "--dir", dataDir)
-	upsert.Env = childEnv(c.secret, c.env...)
+	upsert := exec.CommandContext(ctx, exe, "superuser", "upsert", email, password, "--dir", filepath.Join(dir, "pb_data"))
+	upsert.Env = childEnv(secret, extraEnv...)
 	if out, err := upsert.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("create the bench superuser: %w\n%s", err, out)
 	}
 
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("find a free port: %w", err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	c.base = "http://" + addr
-	logFile, err := os.Create(c.logPath)
+	c, err := launchServe([]string{exe}, dir, secret, extraEnv...)
 	if err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(exe, "serve", "--http", addr, "--dir", dataDir)
-	c.cmd.Env = childEnv(c.secret, c.env...)
-	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
-	c.cmd.SysProcAttr = childProcAttr()
-	if err := c.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s serve: %w", exe, err)
-	}
-	c.exited = make(chan struct{})
-	go func() {
-		c.waitErr = c.cmd.Wait()
-		logFile.Close()
-		close(c.exited)
-	}()
-
 	if err := c.waitHealthy(ctx, 30*time.Second); err != nil {
 		c.stop()
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -47,7 +48,11 @@ func NewCommand() *cobra.Command {
 				plan.IngestionOnly = plan.IngestionOnly || len(plan.CheckRows) == 0 // the older spelling of --ingestion-only
 			}
 			if err := runCommand(cmd, opts, plan, cpuProfile); err != nil {
-				fmt.Fprintln(os.Stderr, "bench:", err)
+				msg := err.Error()
+				if !strings.HasPrefix(msg, "bench: ") {
+					msg = "bench: " + msg
+				}
+				fmt.Fprintln(os.Stderr, msg)
 				os.Exit(1) // PocketBase's Start does not pass a command's error on as the exit status
 			}
 		},

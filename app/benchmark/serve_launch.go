@@ -12,17 +12,16 @@ import (
 )
 
 // launchServe starts `<argv...> serve` (argv is the opspine binary, or qemu and the
-// binary) on a free loopback port with its data in dir/pb_data, which must exist and be
-// migrated, and returns as soon as the process runs: the caller waits for health. It
-// creates no superuser and signs in as none; the child's stop and logTail work as for
-// startChild's.
-func launchServe(argv []string, dir, secret string) (*child, error) {
+// binary) on a free loopback port with its data in dir/pb_data and extraEnv (KEY=value)
+// added to its environment, and returns as soon as the process runs: the caller waits
+// for health. It creates no superuser and signs in as none (startChild does both).
+func launchServe(argv []string, dir, secret string, extraEnv ...string) (*child, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("find a free port: %w", err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	c := &child{exe: argv[len(argv)-1], dir: dir, base: "http://" + addr, secret: secret,
+	c := &child{exe: argv[len(argv)-1], dir: dir, base: "http://" + addr, secret: secret, env: extraEnv,
 		logPath: filepath.Join(dir, "serve.log"), client: &http.Client{Timeout: 10 * time.Second}}
 	logFile, err := os.Create(c.logPath)
 	if err != nil {
@@ -30,7 +29,7 @@ func launchServe(argv []string, dir, secret string) (*child, error) {
 	}
 	args := append(slices.Clone(argv[1:]), "serve", "--http", addr, "--dir", filepath.Join(dir, "pb_data"))
 	c.cmd = exec.Command(argv[0], args...)
-	c.cmd.Env = childEnv(secret)
+	c.cmd.Env = childEnv(secret, extraEnv...)
 	c.cmd.Stdout, c.cmd.Stderr = logFile, logFile
 	c.cmd.SysProcAttr = childProcAttr()
 	if err := c.cmd.Start(); err != nil {
