@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -207,67 +206,6 @@ func paidDeliveries(run string, n int, secret string) []delivery {
 	return out
 }
 
-// resender streams deliveries from 8 connections at about 250 a second, as the crash
-// test does, keeping those not answered 200 to send again (Shopify retries them).
-type resender struct {
-	mu       sync.Mutex
-	all      []delivery
-	next     int
-	retry    []delivery
-	answered map[string]bool
-	refused  map[int]int
-}
-
-func (r *resender) take(onlyRetries bool) (delivery, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if n := len(r.retry); n > 0 {
-		d := r.retry[n-1]
-		r.retry = r.retry[:n-1]
-		return d, true
-	}
-	if onlyRetries || r.next == len(r.all) {
-		return delivery{}, false
-	}
-	r.next++
-	return r.all[r.next-1], true
-}
-
-// stream sends until the server goes or nothing is left; wait on the group.
-func (r *resender) stream(ctx context.Context, t *testing.T, c *child, onlyRetries bool) *sync.WaitGroup {
-	client := newClient(8)
-	tick := time.NewTicker(time.Second / 250)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				<-tick.C
-				d, ok := r.take(onlyRetries)
-				if !ok {
-					return
-				}
-				status, _, err := post(ctx, client, c.base, d)
-				r.mu.Lock()
-				if err == nil && status == http.StatusOK {
-					if r.answered[d.webhookID] {
-						t.Errorf("delivery %s answered 200 twice", d.webhookID)
-					}
-					r.answered[d.webhookID] = true
-				} else {
-					r.retry = append(r.retry, d)
-					r.refused[status]++
-				}
-				r.mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		})
-	}
-	go func() { wg.Wait(); tick.Stop() }()
-	return &wg
-}
-
 // SIGKILL twice while paid orders stream in and are allocated first expiry first out
 // from released batches (issue 7). The orders want more than the stock, so some wait.
 // After the last restart: the inventory-ledger check passes; each batch's allocated
@@ -300,7 +238,7 @@ func TestCrashSigkillWhileAllocatingKeepsStockAddingUp(t *testing.T) {
 		}
 	}
 	// 2 beef and 1 wings an order: 800 beef and 400 wings wanted, 500 and 300 in stock
-	r := &resender{all: paidDeliveries(randomHex(4), 400, secret), answered: map[string]bool{}, refused: map[int]int{}}
+	r := newResender(paidDeliveries(randomHex(4), 400, secret))
 	for i, after := range []time.Duration{500 * time.Millisecond, 900 * time.Millisecond} {
 		if i > 0 {
 			if c, err = startChild(ctx, exe, dir, secret); err != nil {

@@ -2,8 +2,6 @@ package benchmark
 
 import (
 	"context"
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,90 +18,24 @@ func TestCrashSigkillMidStreamLosesNothingAndDoublesNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	deliveries := makeDeliveries("sigkill-"+randomHex(4), 1, 5000, secret)
-	var (
-		mu       sync.Mutex
-		answered = map[string]bool{} // webhook id → answered 200 by some instance
-		retry    []delivery          // sent but not answered 200: Shopify sends these again
-		next     int                 // the next never-sent delivery
-		resent   int                 // resends that were answered 200
-		refused  = map[int]int{}     // non-200 answers by status (0: no answer, the server went)
-	)
-	// take returns the next delivery to send: a retry first, then a new one unless
-	// onlyRetries.
-	take := func(onlyRetries bool) (d delivery, again, ok bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if n := len(retry); n > 0 {
-			d = retry[n-1]
-			retry = retry[:n-1]
-			return d, true, true
-		}
-		if onlyRetries || next == len(deliveries) {
-			return delivery{}, false, false
-		}
-		d = deliveries[next]
-		next++
-		return d, false, true
-	}
-	// stream sends from 8 connections until the server goes or there is nothing left,
-	// 250 a second in all: under the default webhook rate limit (300 a second per
-	// client), so writes go on all the time rather than in bursts between 429s, and a
-	// kill lands while deliveries are being stored.
-	stream := func(c *child, onlyRetries bool) *sync.WaitGroup {
-		client := newClient(8)
-		tick := time.NewTicker(time.Second / 250)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				for {
-					<-tick.C
-					d, again, ok := take(onlyRetries)
-					if !ok {
-						return
-					}
-					status, _, err := post(ctx, client, c.base, d)
-					mu.Lock()
-					if err == nil && status == http.StatusOK {
-						if answered[d.webhookID] {
-							t.Errorf("delivery %s answered 200 twice", d.webhookID)
-						}
-						answered[d.webhookID] = true
-						if again {
-							resent++
-						}
-					} else {
-						retry = append(retry, d)
-						refused[status]++
-					}
-					mu.Unlock()
-					if err != nil {
-						return // the server has gone
-					}
-				}
-			})
-		}
-		go func() { wg.Wait(); tick.Stop() }()
-		return &wg
-	}
-
+	r := newResender(makeDeliveries("sigkill-"+randomHex(4), 1, 5000, secret))
 	for i, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 1200 * time.Millisecond} {
 		c, err := startChild(ctx, exe, dir, secret)
 		if err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
-		mu.Lock()
-		before, retries := len(answered), len(retry)
-		mu.Unlock()
-		wg := stream(c, false)
+		r.mu.Lock()
+		before, retries := len(r.answered), len(r.retry)
+		r.mu.Unlock()
+		wg := r.stream(ctx, t, c, false)
 		time.Sleep(after)
 		c.kill()
 		wg.Wait()
-		mu.Lock()
-		got, lost, sent := len(answered)-before, len(retry), next
-		mu.Unlock()
-		if got == 0 || sent == len(deliveries) {
-			t.Fatalf("kill %d after %s: %d answered, %d of %d sent: the kill did not land mid-stream", i+1, after, got, sent, len(deliveries))
+		r.mu.Lock()
+		got, lost, sent := len(r.answered)-before, len(r.retry), r.next
+		r.mu.Unlock()
+		if got == 0 || sent == len(r.all) {
+			t.Fatalf("kill %d after %s: %d answered, %d of %d sent: the kill did not land mid-stream", i+1, after, got, sent, len(r.all))
 		}
 		t.Logf("kill %d, %s after the stream began: %d answered 200 by this instance (%d resends waiting before it), %d unanswered to resend; %d sent so far",
 			i+1, after, got, retries, lost, sent)
@@ -115,14 +47,14 @@ func TestCrashSigkillMidStreamLosesNothingAndDoublesNothing(t *testing.T) {
 	}
 	defer last.stop()
 	restarted := time.Now()
-	stream(last, true).Wait()
-	mu.Lock()
-	if len(retry) != 0 {
-		t.Fatalf("%d deliveries still not answered 200 by the last instance", len(retry))
+	r.stream(ctx, t, last, true).Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.retry) != 0 {
+		t.Fatalf("%d deliveries still not answered 200 by the last instance", len(r.retry))
 	}
-	sent := next
-	mu.Unlock()
-	for status, k := range refused {
+	sent, answered := r.next, r.answered
+	for status, k := range r.refused {
 		if status >= 500 {
 			t.Errorf("%d sends answered %d: a live instance failed to store a delivery", k, status)
 		}
@@ -165,7 +97,7 @@ func TestCrashSigkillMidStreamLosesNothingAndDoublesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("after 3 SIGKILLs: %d deliveries sent, %d answered 200 (%d of them on a resend; sends not answered 200, by status: %v), inbox %+v (%d rows), %d orders; settled %s after the last restart",
-		sent, len(answered), resent, refused, n, inbox, orders, settled.Round(time.Millisecond))
+		sent, len(answered), r.resent, r.refused, n, inbox, orders, settled.Round(time.Millisecond))
 	if inbox != len(answered) {
 		t.Errorf("%d inbox rows for %d distinct answered deliveries: something was lost or stored twice", inbox, len(answered))
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -286,4 +287,77 @@ func (c *child) releaseBatch(t *testing.T, ctx context.Context, batchID string) 
 // pbFilterQuote quotes a value for a PocketBase filter.
 func pbFilterQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+}
+
+// resender streams deliveries from 8 connections at about 250 a second, keeping those
+// not answered 200 to send again, as Shopify retries them: 250 a second is under the
+// default webhook rate limit, so writes go on all the time rather than in bursts
+// between 429s, and a kill lands while deliveries are being stored.
+type resender struct {
+	mu       sync.Mutex
+	all      []delivery
+	next     int             // the next never-sent delivery
+	retry    []delivery      // sent but not answered 200
+	answered map[string]bool // webhook id → answered 200 by some instance
+	refused  map[int]int     // non-200 answers by status (0: no answer, the server went)
+	resent   int             // resends that were answered 200
+}
+
+func newResender(all []delivery) *resender {
+	return &resender{all: all, answered: map[string]bool{}, refused: map[int]int{}}
+}
+
+// take returns the next delivery to send: a retry first, then a new one unless
+// onlyRetries; again says it is a retry.
+func (r *resender) take(onlyRetries bool) (d delivery, again, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.retry); n > 0 {
+		d = r.retry[n-1]
+		r.retry = r.retry[:n-1]
+		return d, true, true
+	}
+	if onlyRetries || r.next == len(r.all) {
+		return delivery{}, false, false
+	}
+	r.next++
+	return r.all[r.next-1], false, true
+}
+
+// stream sends until the server goes or nothing is left; wait on the group.
+func (r *resender) stream(ctx context.Context, t *testing.T, c *child, onlyRetries bool) *sync.WaitGroup {
+	client := newClient(8)
+	tick := time.NewTicker(time.Second / 250)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				<-tick.C
+				d, again, ok := r.take(onlyRetries)
+				if !ok {
+					return
+				}
+				status, _, err := post(ctx, client, c.base, d)
+				r.mu.Lock()
+				if err == nil && status == http.StatusOK {
+					if r.answered[d.webhookID] {
+						t.Errorf("delivery %s answered 200 twice", d.webhookID)
+					}
+					r.answered[d.webhookID] = true
+					if again {
+						r.resent++
+					}
+				} else {
+					r.retry = append(r.retry, d)
+					r.refused[status]++
+				}
+				r.mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); tick.Stop() }()
+	return &wg
 }
