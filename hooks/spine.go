@@ -10,6 +10,7 @@ import (
 
 	"github.com/opspine/opspine/app/config"
 	"github.com/opspine/opspine/app/ingest"
+	"github.com/opspine/opspine/app/monitor"
 	"github.com/opspine/opspine/app/retry"
 	"github.com/opspine/opspine/app/settings"
 	"github.com/opspine/opspine/app/sqlstore"
@@ -79,6 +80,9 @@ func Bind(app core.App, cfg config.Config, clock clockwork.Clock) (*Spine, error
 			return err
 		}
 		if err := enableDefaultRateLimits(s.App); err != nil {
+			return err
+		}
+		if _, err := monitor.CloseAbandonedRuns(s.App.DB(), s.now()); err != nil {
 			return err
 		}
 		s.bindShopifyWebhookApi(se)

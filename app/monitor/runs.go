@@ -65,6 +65,22 @@ func FinishRun(db dbx.Builder, r Run) error {
 	})
 }
 
+// AbandonedSummary is the summary of a run a stopped process left running.
+const AbandonedSummary = "opspine stopped during this run (killed, crashed or the machine went down); it did not finish"
+
+// CloseAbandonedRuns marks the runs a stopped process left running as errors, so the
+// jobs list and the admin UI do not show them running for ever. Call it at start,
+// before any job runs. It returns how many it closed.
+func CloseAbandonedRuns(db dbx.Builder, now time.Time) (int64, error) {
+	res, err := db.NewQuery(`UPDATE monitoring_runs SET outcome = 'error', finished_at = {:now}, updated = {:now},
+		summary = {:summary}, error = {:summary} WHERE outcome = 'running'`).
+		Bind(dbx.Params{"now": sqlstore.FormatTime(now), "summary": AbandonedSummary}).Execute()
+	if err != nil {
+		return 0, fmt.Errorf("close runs left running: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // LastRun returns the newest run of name, or ok false when it never ran.
 func LastRun(db dbx.Builder, name string) (Run, bool, error) {
 	var row struct {
