@@ -27,12 +27,8 @@ var ErrNoTextLayer = errors.New("no text layer (scanned?)")
 // extractTimeout bounds the reading of one PDF: a crafted file must not hold the poll.
 const extractTimeout = 20 * time.Second
 
-// ExtractPDFText returns the text of a PDF row by row (cells of a table row joined by
-// spaces, rows by newlines), so that a test name and its result in separate columns
-// end up on one line. A malformed file returns an error, never a panic; one that takes
-// longer than extractTimeout to read is given up, and its reader stops at its next read.
-func ExtractPDFText(data []byte) (string, error) { return extractWithin(data, extractTimeout) }
-
+// extractWithin reads the PDF in this process, giving up after timeout (the reader
+// left behind stops at its next read). ExtractPDFText runs it in a child process.
 func extractWithin(data []byte, timeout time.Duration) (string, error) {
 	type result struct {
 		text string
