@@ -64,11 +64,7 @@ func waitStall(t *testing.T, ctx context.Context, c *child, s *stallServer, what
 // that wait).
 func TestCrashSigkillDuringEmailSendNeverSendsTwice(t *testing.T) {
 	t.Parallel() // most of it is the minute's wait, which the other parallel tests share
-	exe := buildOpspine(t)
-	dir := t.TempDir()
-	secret := randomHex(16)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, exe, dir, secret := realBinary(t, 3*time.Minute)
 	smtpd := startStallServer(t)
 	env := []string{
 		"OPSPINE_SMTP_HOST=127.0.0.1", fmt.Sprintf("OPSPINE_SMTP_PORT=%d", smtpd.port), "OPSPINE_SMTP_TLS=none",

@@ -78,11 +78,7 @@ func (c *child) shop(t *testing.T, ctx context.Context) shopRow {
 // already here are up to date and left alone, the others are created, each order
 // exists exactly once, one reconcile delivery each, and only then does the cursor move.
 func TestCrashSigkillDuringShopifyReconcileTakesEachOrderOnce(t *testing.T) {
-	exe := buildOpspine(t)
-	dir := t.TempDir()
-	secret := randomHex(16)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx, exe, dir, secret := realBinary(t, 2*time.Minute)
 	const (
 		token    = "shpat_e2e_reconcile"
 		version  = "2025-10"
@@ -214,11 +210,7 @@ func paidDeliveries(run string, n int, secret string) []delivery {
 // of line and batch allocated twice; all stock is allocated (demand exceeds it) and
 // nothing more.
 func TestCrashSigkillWhileAllocatingKeepsStockAddingUp(t *testing.T) {
-	exe := buildOpspine(t)
-	dir := t.TempDir()
-	secret := randomHex(16)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, exe, dir, secret := realBinary(t, 3*time.Minute)
 
 	c, err := startChild(ctx, exe, dir, secret)
 	if err != nil {

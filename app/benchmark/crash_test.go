@@ -1,7 +1,6 @@
 package benchmark
 
 import (
-	"context"
 	"testing"
 	"time"
 )
@@ -12,11 +11,7 @@ import (
 // Deliveries whose answer was lost to a kill are sent again to the next instance, as
 // Shopify retries them, so a delivery stored just before a kill arrives twice.
 func TestCrashSigkillMidStreamLosesNothingAndDoublesNothing(t *testing.T) {
-	exe := buildOpspine(t)
-	dir := t.TempDir()
-	secret := randomHex(16)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, exe, dir, secret := realBinary(t, 3*time.Minute)
 
 	r := newResender(makeDeliveries("sigkill-"+randomHex(4), 1, 5000, secret))
 	for i, after := range []time.Duration{300 * time.Millisecond, 700 * time.Millisecond, 1200 * time.Millisecond} {

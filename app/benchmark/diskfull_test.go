@@ -161,10 +161,7 @@ func TestDiskFullDeliveriesGet503AndRecoverWhenSpaceReturns(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pb_data")
 	mountTmpfs(t, data, "64m")
-	exe := buildOpspine(t)
-	secret := randomHex(16)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, exe, _, secret := realBinary(t, 3*time.Minute)
 	c, err := startChild(ctx, exe, dir, secret)
 	if err != nil {
 		t.Fatal(err)

@@ -361,3 +361,13 @@ func (r *resender) stream(ctx context.Context, t *testing.T, c *child, onlyRetri
 	go func() { wg.Wait(); tick.Stop() }()
 	return &wg
 }
+
+// realBinary is what every test of the real binary starts from: bin/opspine built for
+// the test, a fresh temp dir for its data, a random webhook secret and a context that
+// ends after limit.
+func realBinary(t *testing.T, limit time.Duration) (ctx context.Context, exe, dir, secret string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	return ctx, buildOpspine(t), t.TempDir(), randomHex(16)
+}

@@ -1,7 +1,6 @@
 package benchmark
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -12,11 +11,7 @@ import (
 // and after a restart every delivery it answered 200 is stored once and ends processed
 // (the pipeline takes what was left pending at start), one order each.
 func TestSigtermUnderLoadStopsInTimeAndLosesNothing(t *testing.T) {
-	exe := buildOpspine(t)
-	dir := t.TempDir()
-	secret := randomHex(16)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx, exe, dir, secret := realBinary(t, 3*time.Minute)
 	c, err := startChild(ctx, exe, dir, secret)
 	if err != nil {
 		t.Fatal(err)
