@@ -337,3 +337,58 @@ func TestTheProofPageShowsTheResultThatDecidedTheStatus(t *testing.T) {
 		t.Fatalf("proof JSON %d: %s", res.StatusCode, body)
 	}
 }
+
+// The proof page shows the Enterobacteriaceae limit a result was judged against: a
+// batch released at 250 cfu/g under a 300 limit still shows "≤ 300 cfu/g" and a pass
+// after the limit in config is lowered to 200 (and a result judged after that change
+// is judged, and shown, against 200).
+func TestTheProofPageShowsTheLimitTheResultWasJudgedAgainst(t *testing.T) {
+	s := start(t, nil)
+	operator := testkit.Token(t, s.App, "operator")
+	proofOf := func(batch, publicID string) (limit string, pass bool, verdict string) {
+		t.Helper()
+		if _, err := s.App.DB().NewQuery(`UPDATE batches SET public_id = {:p} WHERE id = {:id}`).
+			Bind(dbx.Params{"p": publicID, "id": batch}).Execute(); err != nil {
+			t.Fatal(err)
+		}
+		code, body := s.Call(t, "GET", "/api/proof/"+publicID, "", "")
+		var v struct {
+			Verdict string `json:"verdict"`
+			Tests   []struct {
+				Name  string `json:"name"`
+				Limit string `json:"limit"`
+				Pass  *bool  `json:"pass"`
+			} `json:"tests"`
+		}
+		if code != 200 || json.Unmarshal(body, &v) != nil {
+			t.Fatalf("proof %s: %d %s", publicID, code, body)
+		}
+		for _, test := range v.Tests {
+			if test.Name == "Enterobacteriaceae" && test.Pass != nil {
+				return test.Limit, *test.Pass, v.Verdict
+			}
+		}
+		t.Fatalf("no Enterobacteriaceae test on the proof page: %s", body)
+		return "", false, ""
+	}
+	result := `{"lab": "Eurofins", "salmonella": "absent", "listeria": "absent", "enterobacteriaceae_cfu_per_g": 250}`
+
+	early := labBatch(t, s, "B-261117-041")
+	if a := postLabJSON(t, s, early, operator, result, 201); a.Batch.Status != "released" {
+		t.Fatalf("250 cfu/g under 300: %+v", a)
+	}
+	if _, err := s.App.DB().NewQuery(`UPDATE config SET value = 200 WHERE key = 'lab_enterobacteriaceae_max_cfu_per_g'`).Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if limit, pass, verdict := proofOf(early, "judgedearly000000001"); limit != "≤ 300 cfu/g" || !pass || verdict != "pass" {
+		t.Errorf("released under 300, limit now 200: the page shows %q pass=%v verdict %s; want the limit it was judged against", limit, pass, verdict)
+	}
+
+	late := labBatch(t, s, "B-261117-042")
+	if a := postLabJSON(t, s, late, operator, result, 201); a.Batch.Status != "failed" {
+		t.Fatalf("250 cfu/g under 200: %+v", a)
+	}
+	if limit, pass, verdict := proofOf(late, "judgedlate0000000001"); limit != "≤ 200 cfu/g" || pass || verdict != "fail" {
+		t.Errorf("failed under 200: the page shows %q pass=%v verdict %s", limit, pass, verdict)
+	}
+}

@@ -34,7 +34,8 @@ func (s *Spine) bindLabResultRecordHooks() {
 }
 
 // labResultDerived are the lab_results fields opspine sets; a request may not.
-var labResultDerived = []string{"outcome", "outcome_reason", "entered_by", "pdf_sha256", "source", "confidence"}
+var labResultDerived = []string{"outcome", "outcome_reason", "entered_by", "pdf_sha256", "source", "confidence",
+	"enterobacteriaceae_limit_cfu_per_g"}
 
 // recordLabResult is POST /api/ops/batches/{id}/lab-results: multipart (with an optional
 // report_pdf) or JSON. 201 with the result and the batch's status; 200 when the same

@@ -346,7 +346,9 @@ func decide(txApp core.App, rec *core.Record, a *Applied, actor string, now time
 	if err != nil {
 		return err
 	}
-	v := EvaluateLabFindings(f, CurrentLimits(txApp.DB()))
+	limits := CurrentLimits(txApp.DB())
+	rec.Set("enterobacteriaceae_limit_cfu_per_g", limits.EnterobacteriaceaeMaxCFU) // what the proof page shows
+	v := EvaluateLabFindings(f, limits)
 	a.Outcome, a.OutcomeReason = v.Outcome, v.Reason
 	lab := rec.GetString("lab")
 	if a.PreviousStatus != StatusQAHold {

@@ -55,7 +55,8 @@ type proofRow struct {
 }
 
 // findBatchProofSQL reads the batch, its product, its lab result and the
-// Enterobacteriaceae limit in one query (the page's only read). The lab result is the
+// Enterobacteriaceae limit in one query (the page's only read): the limit the result was
+// judged against, else (judged before results kept it) the one in config. The lab result is the
 // one that decided the batch's current status (a later partial or repeated report on a
 // released batch does not replace it), else the latest. It walks the unique public_id
 // index and the (batch, created) indexes of batch_status_history and lab_results.
@@ -69,7 +70,7 @@ SELECT b.id AS batch_id, b.code, b.status, b.produced_at, COALESCE(b.expiry_date
 	COALESCE(l.enterobacteriaceae_cfu_per_g, 0) AS enterobacteriaceae_cfu_per_g,
 	COALESCE(l.other_tests, '') AS other_tests, COALESCE(l.report_pdf, '') AS report_pdf,
 	COALESCE(l.reported_at, '') AS reported_at,
-	(SELECT value FROM config WHERE key = {:limit_key}) AS entero_limit
+	COALESCE(NULLIF(l.enterobacteriaceae_limit_cfu_per_g, 0), (SELECT value FROM config WHERE key = {:limit_key})) AS entero_limit
 FROM batches b
 LEFT JOIN products p ON p.id = b.product
 LEFT JOIN lab_results l ON l.id = COALESCE(
