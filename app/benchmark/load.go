@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opspine/opspine/app/ingest"
+	"github.com/opspine/opspine/app/shopify/examples"
 )
 
 // delivery is one signed orders/create webhook, built before the clock starts so the
@@ -29,7 +30,8 @@ func makeDeliveries(run string, first, n int, secret string) []delivery {
 	out := make([]delivery, n)
 	for i := range out {
 		k := int64(first + i)
-		body := benchOrder(5_000_000_000_000_000+k, 7_000_000_000_000_000+k, fmt.Sprintf("buyer.%d@example.com", k))
+		body := examples.Order(examples.WithOrderID(5_000_000_000_000_000+k),
+			examples.WithCustomer(7_000_000_000_000_000+k, fmt.Sprintf("buyer.%d@example.com", k))).JSON()
 		out[i] = delivery{webhookID: fmt.Sprintf("bench-%s-%d", run, k), body: body, signature: ingest.SignShopifyBody(body, secret)}
 	}
 	return out

@@ -21,6 +21,14 @@ const (
 	maxPDFBytesRead = 20 << 20
 )
 
+// checkPDFSize refuses a PDF larger than a lab report can be.
+func checkPDFSize(data []byte) error {
+	if len(data) > maxPDFBytesRead {
+		return fmt.Errorf("labmail: PDF of %d bytes is larger than %d MB", len(data), maxPDFBytesRead>>20)
+	}
+	return nil
+}
+
 // ErrNoTextLayer is a PDF whose pages carry no text (a scan or a photo).
 var ErrNoTextLayer = errors.New("no text layer (scanned?)")
 
@@ -73,8 +81,8 @@ func extractPDFText(data []byte, src io.ReaderAt) (text string, err error) {
 			text, err = "", fmt.Errorf("labmail: unreadable PDF (%v)", r)
 		}
 	}()
-	if len(data) > maxPDFBytesRead {
-		return "", fmt.Errorf("labmail: PDF of %d bytes is larger than %d MB", len(data), maxPDFBytesRead>>20)
+	if err := checkPDFSize(data); err != nil {
+		return "", err
 	}
 	if !bytes.HasPrefix(data, []byte("%PDF-")) {
 		return "", errors.New("labmail: not a PDF (no %PDF- header)")

@@ -51,8 +51,8 @@ func init() {
 // end up on one line. A malformed file returns an error, never a panic; one that takes
 // longer than extractTimeout or more than pdfChildMaxBytes to read is given up.
 func ExtractPDFText(data []byte) (string, error) {
-	if len(data) > maxPDFBytesRead { // refused before a process is started for it
-		return "", fmt.Errorf("labmail: PDF of %d bytes is larger than %d MB", len(data), maxPDFBytesRead>>20)
+	if err := checkPDFSize(data); err != nil { // refused before a process is started for it
+		return "", err
 	}
 	exe, err := thisExecutable()
 	if err != nil {

@@ -218,7 +218,7 @@ func FuzzOrderPayload(f *testing.F) {
 // package, so the file is read directly).
 func fixtureOrder(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../testkit/testdata/order.json")
+	b, err := os.ReadFile("examples/order.json")
 	if err != nil {
 		t.Fatal(err)
 	}
